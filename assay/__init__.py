@@ -1,0 +1,1 @@
+"""Assay command-line front end (the `assay` console script)."""

@@ -1,0 +1,28 @@
+"""The one place that sets numba options for every kernel of the spectral core.
+
+Kernels import `njit_serial` / `njit_parallel` from here so that caching, fastmath and
+error-model choices are made once. `cache=True` makes a second process load the compiled
+machine code from `__pycache__` instead of paying the JIT again.
+
+Kernels must never call `numba.get_num_threads()` inside an `@njit` body: that makes them
+uncacheable (numba 0.68, see shared/notes/performance.md §2).
+"""
+
+from __future__ import annotations
+
+import numba
+
+# fastmath stays off: NaN travels as "missing" through every kernel and fastmath would
+# let LLVM assume it never occurs.
+_COMMON = dict(cache=True, nogil=True, error_model="numpy", fastmath=False)
+
+njit_serial = numba.njit(**_COMMON)
+njit_parallel = numba.njit(parallel=True, **_COMMON)
+prange = numba.prange
+
+
+def set_threads(n: int | None) -> int:
+    """Set the numba thread count for parallel kernels (None = all cores); return the previous."""
+    previous = numba.get_num_threads()
+    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS if n is None else int(n))
+    return previous
