@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/assay run
+	$(BIN)/assay classify seeds/examples/*
 
 test: $(STAMP)
 	$(BIN)/ruff check .

@@ -65,3 +65,96 @@ def resample_one(wavelength_um, reflectance, grid_um):
     out = np.empty(grid_um.shape[0], dtype=np.float64)
     _resample_one(wavelength_um, reflectance, grid_um, out)
     return out
+
+
+@njit_serial
+def _resample_binned_one(wavelength_um, reflectance, grid_um, half_width_um, out):
+    """Mean of the valid samples within ±half_width of each grid point; where a grid point's
+    window holds none, linear interpolation between the bracketing valid samples; NaN where
+    the grid point is outside the valid coverage (no extrapolation).
+
+    This is the resampling DeMeo et al. 2009 approximated with a smoothing spline: it
+    averages photon noise down on finely sampled spectra and reduces to plain interpolation
+    on coarse ones. `wavelength_um` must be ascending.
+    """
+    n_in = wavelength_um.shape[0]
+    first = -1
+    last = -1
+    for j in range(n_in):
+        if not np.isnan(reflectance[j]):
+            if first < 0:
+                first = j
+            last = j
+    start = 0
+    for k in range(grid_um.shape[0]):
+        g = grid_um[k]
+        if first < 0 or g < wavelength_um[first] - 1e-9 or g > wavelength_um[last] + 1e-9:
+            out[k] = np.nan
+            continue
+        lo_w = g - half_width_um - 1e-9
+        hi_w = g + half_width_um + 1e-9
+        while start < n_in and wavelength_um[start] < lo_w:
+            start += 1
+        acc = 0.0
+        cnt = 0
+        j = start
+        while j < n_in and wavelength_um[j] <= hi_w:
+            v = reflectance[j]
+            if not np.isnan(v):
+                acc += v
+                cnt += 1
+            j += 1
+        if cnt > 0:
+            out[k] = acc / cnt
+            continue
+        # no sample in the window: interpolate between the nearest valid neighbours
+        lo = start - 1
+        while lo >= 0 and np.isnan(reflectance[lo]):
+            lo -= 1
+        hi = j
+        while hi < n_in and np.isnan(reflectance[hi]):
+            hi += 1
+        if lo < 0 or hi >= n_in:
+            out[k] = np.nan
+        else:
+            t = (g - wavelength_um[lo]) / (wavelength_um[hi] - wavelength_um[lo])
+            out[k] = reflectance[lo] + t * (reflectance[hi] - reflectance[lo])
+
+
+@njit_parallel
+def resample_binned(wavelength_um, reflectance, grid_um, half_width_um):
+    """Binned resampling of (N, B) spectra on a shared ascending axis to (N, G) float64."""
+    n = reflectance.shape[0]
+    out = np.empty((n, grid_um.shape[0]), dtype=np.float64)
+    for i in prange(n):
+        _resample_binned_one(wavelength_um, reflectance[i], grid_um, half_width_um, out[i])
+    return out
+
+
+@njit_parallel
+def coverage(wavelength_um, reflectance, lo_um, hi_um):
+    """Per spectrum: first and last valid wavelength, and the widest gap between consecutive
+    valid samples inside [lo_um, hi_um] (µm). NaN reflectance = missing. (N, 3) float64."""
+    n = reflectance.shape[0]
+    out = np.empty((n, 3))
+    for i in prange(n):
+        first = np.nan
+        last = np.nan
+        prev = np.nan
+        gap = 0.0
+        for j in range(wavelength_um.shape[0]):
+            if np.isnan(reflectance[i, j]):
+                continue
+            w = wavelength_um[j]
+            if np.isnan(first):
+                first = w
+            last = w
+            if not np.isnan(prev) and w > lo_um and prev < hi_um:
+                g = min(w, hi_um) - max(prev, lo_um)
+                if g > gap:
+                    gap = g
+            prev = w
+        out[i, 0] = first
+        out[i, 1] = last
+        out[i, 2] = gap
+    return out

@@ -1,0 +1,281 @@
+"""Bus-DeMeo classification (DeMeo et al. 2009): the public API over the numba kernels.
+
+`classify()` takes one spectrum on its own wavelength axis; `classify_batch()` takes an
+(N, B) array sharing one axis. Both validate and prepare here, then call the kernels in
+`firmware.kernels`, which only do arithmetic. A spectrum that cannot be classified comes
+back with `cls=None` and a `reason` — never an exception, never a guess.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+
+from firmware.errors import InputError
+from firmware.kernels import demeo as K
+from firmware.kernels.features import (
+    FEATURE_GRID_UM,
+    FEATURE_NAMES,
+    FEATURE_RESAMPLE_HALF_WIDTH_UM,
+    feature_model,
+    measure_features,
+)
+from firmware.kernels.resample import coverage, resample_binned
+from firmware.taxonomy import CLASS_NAMES, DEMEO_GRID_UM, complex_of, load_demeo_model
+
+# Resampling onto the 41-point grid: mean within ±0.0125 µm (science notes §1.2: verified
+# to reproduce the published PC′ scores), interpolation where a bin is empty.
+GRID_HALF_WIDTH_UM = 0.0125
+# Missing grid points at either end are held at the edge value over at most one step
+# (0.05 µm): e.g. a spectrum ending at 2.42 µm. Beyond that the spectrum is refused.
+MAX_EDGE_STEPS = 1
+# The widest hole inside 0.45–2.45 µm bridged by interpolation (telluric gaps are ≤ 0.15 µm).
+MAX_GAP_UM = 0.25
+MIN_POINTS = 10
+_CX = tuple(CLASS_NAMES.index(c) for c in ("B", "C", "Cb", "Cg", "Cgh", "Ch", "X", "Xc", "Xe", "Xk"))
+
+
+@dataclass(frozen=True)
+class Feature:
+    """A narrow absorption feature (e 0.49, h 0.7, k 0.9 µm); None = not measurable."""
+
+    name: str
+    depth: float | None
+    centre_um: float | None
+    depth_sigma: float | None
+    detected: bool | None
+
+    def to_dict(self) -> dict:
+        return {
+            "depth": self.depth, "centre_um": self.centre_um,
+            "depth_sigma": self.depth_sigma, "detected": self.detected,
+        }  # fmt: skip
+
+
+@dataclass
+class BusDeMeoResult:
+    """One spectrum's Bus-DeMeo classification."""
+
+    source: str
+    cls: str | None
+    complex: str | None
+    slope: float | None
+    pc: tuple[float, ...] | None
+    templates: list[tuple[str, float]] = field(default_factory=list)
+    features: dict[str, Feature] = field(default_factory=dict)
+    agrees_with_templates: bool | None = None
+    confidence: str | None = None
+    flags: list[str] = field(default_factory=list)
+    reason: str | None = None
+
+    @property
+    def classified(self) -> bool:
+        return self.cls is not None
+
+    def to_dict(self) -> dict:
+        return {
+            "source": self.source,
+            "taxonomy": "bus-demeo",
+            "class": self.cls,
+            "complex": self.complex,
+            "slope": self.slope,
+            "pc": list(self.pc) if self.pc is not None else None,
+            "templates": [{"class": c, "chi2": s} for c, s in self.templates],
+            "agrees_with_templates": self.agrees_with_templates,
+            "confidence": self.confidence,
+            "features": {k: v.to_dict() for k, v in self.features.items()},
+            "flags": list(self.flags),
+            "reason": self.reason,
+        }
+
+
+@dataclass
+class BatchResult:
+    """Arrays for N spectra; `result(i)` builds the typed result of one."""
+
+    class_index: np.ndarray  # (N,) int64, −1 = not classified
+    w: np.ndarray  # (N,) bool, slope ≥ 0.25 in the S/Q/V/R branch
+    slope: np.ndarray  # (N,) µm⁻¹
+    pc: np.ndarray  # (N, 5) PC1′..PC5′
+    chi2: np.ndarray  # (N, 25) reduced χ² against the class templates
+    features: np.ndarray  # (N, 3, 4) e/h/k: depth, centre µm, σ_depth, detected (NaN = n/a)
+    status: np.ndarray  # (N,) int64: 0 ok, else a reason code (see REASONS)
+    tree_indeterminate: np.ndarray  # (N,) bool: class taken from the nearest C/X template
+    edge_filled: np.ndarray  # (N,) bool: a grid end was held at the edge value
+    first_um: np.ndarray  # (N,)
+    last_um: np.ndarray  # (N,)
+    class_names: tuple[str, ...] = CLASS_NAMES
+
+    def __len__(self) -> int:
+        return int(self.class_index.shape[0])
+
+    def labels(self) -> list[str | None]:
+        """Class labels with the w suffix, None where not classified."""
+        return [self._label(i) for i in range(len(self))]
+
+    def _label(self, i: int) -> str | None:
+        c = int(self.class_index[i])
+        if c < 0:
+            return None
+        return CLASS_NAMES[c] + ("w" if self.w[i] else "")
+
+    def result(self, i: int, source: str = "") -> BusDeMeoResult:
+        feats = {}
+        for f, name in enumerate(FEATURE_NAMES):
+            d, c, s, det = (float(v) for v in self.features[i, f])
+            if np.isnan(d):
+                feats[name] = Feature(name, None, None, None, None)
+            else:
+                feats[name] = Feature(name, d, c, s, bool(det))
+        status = int(self.status[i])
+        if status != K.OK:
+            return BusDeMeoResult(
+                source=source, cls=None, complex=None,
+                slope=None, pc=None, features=feats,
+                reason=_reason(status, self.first_um[i], self.last_um[i]),
+            )  # fmt: skip
+        order = np.argsort(self.chi2[i], kind="stable")
+        templates = [(CLASS_NAMES[j], float(self.chi2[i, j])) for j in order[:3]]
+        cls = self._label(i)
+        base = CLASS_NAMES[int(self.class_index[i])]
+        rank = [CLASS_NAMES[j] for j in order].index(base)
+        flags = []
+        if self.tree_indeterminate[i]:
+            flags.append("tree_indeterminate: PC scores outside every C/X region; class from the nearest C/X template")
+        if self.edge_filled[i]:
+            flags.append("edge_extrapolated: one grid point at an end held at the edge value")
+        return BusDeMeoResult(
+            source=source,
+            cls=cls,
+            complex=complex_of(cls),
+            slope=float(self.slope[i]),
+            pc=tuple(float(v) for v in self.pc[i]),
+            templates=templates,
+            features=feats,
+            agrees_with_templates=rank == 0,
+            confidence="high" if rank == 0 else ("medium" if rank < 3 else "low"),
+            flags=flags,
+        )
+
+
+NO_GAP = 10  # status: a hole wider than MAX_GAP_UM inside the range
+TOO_FEW = 11  # status: fewer than MIN_POINTS valid samples
+
+
+def _reason(status: int, first_um: float, last_um: float) -> str:
+    lo, hi = DEMEO_GRID_UM[0], DEMEO_GRID_UM[-1]
+    if status == K.NO_COVERAGE:
+        return (
+            f"Bus-DeMeo needs {lo:.2f}–{hi:.2f} µm; this spectrum covers "
+            f"{first_um:.3f}–{last_um:.3f} µm (try --taxonomy mahlke for partial spectra)"
+        )
+    if status == K.BAD_NORMALISATION:
+        return "reflectance at 0.55 µm is not positive: cannot normalise"
+    if status == NO_GAP:
+        return f"a gap wider than {MAX_GAP_UM} µm between valid samples inside {lo:.2f}–{hi:.2f} µm"
+    if status == TOO_FEW:
+        return f"fewer than {MIN_POINTS} valid samples"
+    return f"not classified (status {status})"
+
+
+@lru_cache(maxsize=1)
+def _kernel_constants():
+    m = load_demeo_model()
+    # slope-removed templates, for the correlation tie-breaks of the tree (A/D, C/X)
+    grid = m.grid_um
+    tmpl_sr = np.empty_like(m.template_mean)
+    for c in range(tmpl_sr.shape[0]):
+        t = m.template_mean[c] / m.template_mean[c, 2]
+        s = np.polyfit(grid, t, 1)[0]
+        tmpl_sr[c] = t / (1.0 + s * (grid - 0.55))
+    return m, tmpl_sr
+
+
+def _validate(wavelength_um, reflectance, error):
+    wl = np.asarray(wavelength_um)
+    refl = np.asarray(reflectance)
+    if refl.ndim != 2 or wl.ndim != 1 or refl.shape[1] != wl.shape[0]:
+        raise InputError(
+            f"reflectance must be (N spectra, B bands) and wavelength_um (B,); got "
+            f"{refl.shape} and {wl.shape}"
+        )
+    if not np.issubdtype(refl.dtype, np.floating):
+        refl = refl.astype(np.float64)
+    wl = wl.astype(np.float64)
+    if not np.all(np.isfinite(wl)):
+        raise InputError("wavelength_um holds NaN or inf: every band needs a wavelength")
+    if np.nanmax(wl) > 100:
+        raise InputError(f"wavelength_um max is {np.nanmax(wl):g}: looks like nm; pass µm")
+    if np.any(np.diff(wl) <= 0):
+        order = np.argsort(wl, kind="stable")
+        if np.any(np.diff(wl[order]) == 0):
+            raise InputError("wavelength_um has duplicate bands: merge them first (read_spectra does)")
+        wl, refl = wl[order], refl[:, order]
+        error = None if error is None else np.asarray(error)[:, order]
+    if np.any(refl <= 0):
+        refl = np.where(refl > 0, refl, np.nan)  # ≤ 0 = missing (MIT convention)
+    if error is not None:
+        error = np.asarray(error, dtype=np.float64)
+        if error.shape != refl.shape:
+            raise InputError(f"error must have the reflectance's shape {refl.shape}, got {error.shape}")
+    return wl, np.ascontiguousarray(refl), error
+
+
+def classify_batch(wavelength_um, reflectance, error=None) -> BatchResult:
+    """Classify (N, B) spectra sharing the wavelength axis `wavelength_um` (B,) in µm.
+
+    NaN or ≤ 0 reflectance = missing. `error` (N, B) 1σ, optional. float32 input stays float32.
+    """
+    wl, refl, error = _validate(wavelength_um, reflectance, error)
+    model, tmpl_sr = _kernel_constants()
+    grid = model.grid_um
+    r41 = resample_binned(wl, refl, grid, GRID_HALF_WIDTH_UM)
+    if error is None:
+        e41 = np.full_like(r41, np.nan)
+    else:
+        e41 = resample_binned(wl, np.where(error > 0, error, np.nan), grid, GRID_HALF_WIDTH_UM)
+    fine = resample_binned(wl, refl, FEATURE_GRID_UM, FEATURE_RESAMPLE_HALF_WIDTH_UM)
+    feats = measure_features(fine, *feature_model())
+    det = np.ascontiguousarray(feats[:, :, 3])
+    cov = coverage(wl, refl, grid[0], grid[-1])
+    n_nan_edge = np.isnan(r41[:, 0]) | np.isnan(r41[:, -1])
+    cls, w, slope, pc, chi2, status, _r = K.classify_grid(
+        r41, e41, det, grid, model.eigenvectors, model.data_mean,
+        model.template_mean, model.template_sigma, tmpl_sr, MAX_EDGE_STEPS,
+    )  # fmt: skip
+    n_valid = np.count_nonzero(~np.isnan(refl), axis=1)
+    gap = (cov[:, 2] > MAX_GAP_UM) & (status == K.OK)
+    status[gap] = NO_GAP
+    status[n_valid < MIN_POINTS] = TOO_FEW
+    indeterminate = (cls == K.INDETERMINATE) & (status == K.OK)
+    if indeterminate.any():
+        sub = chi2[indeterminate][:, list(_CX)]
+        cls[indeterminate] = np.asarray(_CX)[np.argmin(sub, axis=1)]
+    cls[status != K.OK] = -1
+    return BatchResult(
+        class_index=cls, w=w, slope=slope, pc=pc, chi2=chi2, features=feats, status=status,
+        tree_indeterminate=indeterminate, edge_filled=n_nan_edge & (status == K.OK),
+        first_um=cov[:, 0], last_um=cov[:, 1],
+    )  # fmt: skip
+
+
+def classify(wavelength_um, reflectance, error=None, source: str = "") -> BusDeMeoResult:
+    """Classify one spectrum given on its own wavelength axis (µm)."""
+    refl = np.asarray(reflectance, dtype=np.float64)
+    wl = np.asarray(wavelength_um, dtype=np.float64)
+    if refl.ndim != 1 or wl.shape != refl.shape:
+        raise InputError(
+            f"one spectrum: wavelength_um and reflectance must be 1-D of equal length, got "
+            f"{wl.shape} and {refl.shape}"
+        )
+    err = None if error is None else np.asarray(error, dtype=np.float64)[None, :]
+    if wl.size < 2:
+        return BusDeMeoResult(source, None, None, None, None, reason=f"fewer than {MIN_POINTS} valid samples")
+    return classify_batch(wl, refl[None, :], err).result(0, source)
+
+
+def classify_spectrum(spectrum) -> BusDeMeoResult:
+    """Classify a `firmware.reader.Spectrum`."""
+    return classify(spectrum.wavelength_um, spectrum.reflectance, spectrum.error, spectrum.source)

@@ -1,0 +1,269 @@
+"""Bus-DeMeo kernels: normalise, remove the slope, project on the PCs, walk the tree, match
+the templates. DeMeo, Binzel, Slivan & Bus 2009 (Icarus 202, 160), Appendix B.
+
+All inputs are on the 41-point DeMeo grid (0.45–2.45 µm, 0.05 µm steps, index 2 = 0.55 µm).
+Class indices follow `firmware.taxonomy.CLASS_NAMES`; −1 means "indeterminate".
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from firmware._jit import njit_parallel, njit_serial, prange
+
+# Class indices (order of firmware.taxonomy.CLASS_NAMES).
+A, B, C, CB, CG, CGH, CH, D, K, L, O, Q, R, S, SA, SQ, SR, SV, T, V, X, XC, XE, XK, XN = range(25)
+INDETERMINATE = -1
+N_CLASSES = 25
+I055 = 2  # index of 0.55 µm on the grid
+W_SLOPE = 0.25  # DeMeo 2009 §5: "w" for slope ≥ 0.25 µm⁻¹
+
+# status codes (firmware.busdemeo turns them into sentences)
+OK, NO_COVERAGE, BAD_NORMALISATION = 0, 1, 2
+
+# feature columns (firmware.kernels.features order)
+FE, FH, FK = 0, 1, 2
+
+
+@njit_serial
+def _fill_edges(r41, max_steps):
+    """Hold the edge value over at most `max_steps` missing grid points at either end.
+
+    Returns the number of points filled, or −1 if a NaN remains anywhere (not enough coverage).
+    """
+    n = r41.shape[0]
+    first = -1
+    last = -1
+    for i in range(n):
+        if not np.isnan(r41[i]):
+            if first < 0:
+                first = i
+            last = i
+    if first < 0 or first > max_steps or (n - 1 - last) > max_steps:
+        return -1
+    for i in range(first):
+        r41[i] = r41[first]
+    for i in range(last + 1, n):
+        r41[i] = r41[last]
+    for i in range(n):
+        if np.isnan(r41[i]):
+            return -1
+    return first + (n - 1 - last)
+
+
+@njit_serial
+def _slope_and_pcs(r41, grid, eig, mean, rprime, pc):
+    """Normalised r41 → unconstrained LSQ slope (µm⁻¹), slope-removed rprime, 5 PC′ scores.
+
+    DeMeo 2009 §2.2 / science notes §1.2: the line fitted without constraint, translated to
+    pass through (0.55, 1), divides the spectrum.
+    """
+    n = r41.shape[0]
+    xm = 0.0
+    ym = 0.0
+    for i in range(n):
+        xm += grid[i]
+        ym += r41[i]
+    xm /= n
+    ym /= n
+    sxy = 0.0
+    sxx = 0.0
+    for i in range(n):
+        dx = grid[i] - xm
+        sxy += dx * (r41[i] - ym)
+        sxx += dx * dx
+    slope = sxy / sxx
+    for i in range(n):
+        rprime[i] = r41[i] / (1.0 + slope * (grid[i] - grid[I055]))
+    for k in range(eig.shape[0]):
+        acc = 0.0
+        j = 0
+        for i in range(n):
+            if i == I055:
+                continue
+            acc += eig[k, j] * (rprime[i] - mean[j])
+            j += 1
+        pc[k] = acc
+    return slope
+
+
+@njit_serial
+def _corr(a, b):
+    """Pearson correlation of two equal-length vectors."""
+    n = a.shape[0]
+    ma = 0.0
+    mb = 0.0
+    for i in range(n):
+        ma += a[i]
+        mb += b[i]
+    ma /= n
+    mb /= n
+    sab = 0.0
+    saa = 0.0
+    sbb = 0.0
+    for i in range(n):
+        sab += (a[i] - ma) * (b[i] - mb)
+        saa += (a[i] - ma) ** 2
+        sbb += (b[i] - mb) ** 2
+    if saa <= 0.0 or sbb <= 0.0:
+        return 0.0
+    return sab / np.sqrt(saa * sbb)
+
+
+@njit_serial
+def _better(rprime, tmpl_sr, c1, c2):
+    """The class among c1, c2 whose slope-removed template correlates better with rprime."""
+    return c1 if _corr(rprime, tmpl_sr[c1]) >= _corr(rprime, tmpl_sr[c2]) else c2
+
+
+@njit_serial
+def _tree(pc, slope, r045, rprime, tmpl_sr, has_e, has_h, has_k):
+    """DeMeo 2009 Appendix B decision tree → (class index or −1, w flag).
+
+    Lines in the PC2′–PC1′ plane (classy names; DeMeo 2009 Fig. 14–16).
+    """
+    pc1, pc2, pc3, pc4, pc5 = pc[0], pc[1], pc[2], pc[3], pc[4]
+    alpha = -3.0 * pc2 - 0.28
+    beta = -3.0 * pc2 + 0.35
+    gamma = -3.0 * pc2 + 1.0
+    delta = -3.0 * pc2 + 1.5
+    theta = -3.0 * pc2 + 0.7
+    eps = pc2 / 3.0 + 0.55
+    zeta = pc2 / 3.0 - 0.10
+    eta = pc2 / 3.0 - 0.40
+    w = slope >= W_SLOPE
+
+    # Step 1: A and Sa — very red with strong olivine band
+    if pc1 < -0.3 and pc3 >= 0.2 and slope >= 0.4:
+        if 0.55 <= slope < 1.5:
+            return A, False
+        if slope < 0.55:
+            return SA, False
+
+    # Step 2: above line α — S-complex, Q, O, R, V
+    if pc1 >= alpha:
+        # R before V: DeMeo's R region lies inside PC1′ ≥ γ, so testing V first (as classy
+        # does) makes R unreachable (science notes §6.1).
+        if pc1 >= eta and gamma <= pc1 < delta:
+            return R, w
+        if pc1 >= gamma:
+            return V, w
+        if pc1 <= eta:
+            if theta <= pc1 < delta:
+                return O, False
+            if alpha <= pc1 < theta:
+                return Q, w
+        if zeta < pc1 < beta:
+            return S, w
+        if alpha <= pc1 < beta and eta < pc1 <= zeta:
+            return SQ, w
+        if beta <= pc1 < gamma:
+            return (SV if pc1 > eps else SR), w
+        return S, w
+
+    # Step 3: below line α — end-members with red or flat slopes
+    if 0.38 <= slope < 1.5 and -0.44 < pc1 < 0.4:
+        return _better(rprime, tmpl_sr, A, D), False
+    if 0.25 < slope < 0.38 and -0.28 < pc2 < -0.2 and -0.2 < pc3 < -0.12:
+        return T, False
+    if 0.07 < pc1 < 1.0 and -0.5 < pc2 < -0.15:
+        return (XE if has_e else L), False
+    if -0.075 < pc3 < 0.14 and -0.2 <= pc2 < 0.1 and -0.8 < pc1 < 0.1:
+        return (XE if has_e else K), False
+
+    # C- and X-complexes
+    if -0.2 < slope < 0.0 and -1.2 < pc1 < 0.0 and pc4 < 0.0:
+        return B, False
+    if 0.2 < slope < 0.38:
+        if has_k:
+            return XK, False
+        if has_e:
+            return XE, False
+        return _better(rprime, tmpl_sr, C, X), False
+    if 0.01 < pc4 < 0.14 and -0.75 < pc1 < -0.27:
+        if has_h:
+            return (CGH if r045 < 0.92 else CH), False
+        if has_k:
+            return XK, False
+    if -0.04 < pc4 < 0.02 and -0.07 < pc5 < -0.04:
+        return CB, False
+    if -0.85 < pc1 < -0.45 and -0.06 < pc5 < 0.02:
+        if has_h:
+            return CH, False
+        if has_k:
+            return XK, False
+        return C, False
+    if 0.02 <= pc5 < 0.1 and -0.6 < pc1 < -0.16:
+        return (CGH if has_h else CG), False
+    if -0.45 <= pc1 < 0.1 and -0.06 < pc5 < 0.05:
+        if has_h:
+            return CH, False
+        if has_e:
+            return XE, False
+        if has_k:
+            return XK, False
+        return XC, False
+    if -0.1 <= pc1 < 0.3 and -0.5 < pc2 < -0.2:
+        return (XE if has_e else L), False
+    return INDETERMINATE, False
+
+
+@njit_serial
+def _template_chi2(r41, err41, tmpl_mean, tmpl_sigma, chi2):
+    """Reduced χ² of the normalised spectrum against each class mean, σ² = σ_class² + σ_obs²."""
+    n = r41.shape[0]
+    for c in range(tmpl_mean.shape[0]):
+        acc = 0.0
+        for i in range(n):
+            e = err41[i]
+            var = tmpl_sigma[c, i] ** 2 + (0.0 if np.isnan(e) else e * e)
+            d = r41[i] - tmpl_mean[c, i]
+            acc += d * d / var
+        chi2[c] = acc / n
+
+
+@njit_parallel
+def classify_grid(
+    r41_in, err41, feat_detected, grid, eig, mean, tmpl_mean, tmpl_sigma, tmpl_sr, max_edge_steps
+):
+    """Bus-DeMeo on (N, 41) spectra already on the grid (not yet normalised).
+
+    `err41` is (N, 41) 1σ errors (NaN = unknown) in the same units as r41_in; `feat_detected`
+    is (N, 3) e/h/k detections (0/1, NaN = not measurable → treated as absent).
+    Returns class (N,) int64, w (N,) bool, slope (N,), pc (N,5), chi2 (N,25), status (N,)
+    int64, r41 normalised (N,41).
+    """
+    n = r41_in.shape[0]
+    cls = np.full(n, INDETERMINATE, np.int64)
+    wflag = np.zeros(n, np.bool_)
+    slope = np.full(n, np.nan)
+    pc = np.full((n, eig.shape[0]), np.nan)
+    chi2 = np.full((n, tmpl_mean.shape[0]), np.nan)
+    status = np.zeros(n, np.int64)
+    r41 = np.empty_like(r41_in, dtype=np.float64)
+    for i in prange(n):
+        r = r41[i]
+        for j in range(r.shape[0]):
+            r[j] = r41_in[i, j]
+        if _fill_edges(r, max_edge_steps) < 0:
+            status[i] = NO_COVERAGE
+            continue
+        r55 = r[I055]
+        if not r55 > 0.0:
+            status[i] = BAD_NORMALISATION
+            continue
+        e = np.empty(r.shape[0])
+        for j in range(r.shape[0]):
+            r[j] = r[j] / r55
+            e[j] = err41[i, j] / r55
+        rprime = np.empty(r.shape[0])
+        s = _slope_and_pcs(r, grid, eig, mean, rprime, pc[i])
+        slope[i] = s
+        _template_chi2(r, e, tmpl_mean, tmpl_sigma, chi2[i])
+        c, w = _tree(
+            pc[i], s, r[0], rprime, tmpl_sr,
+            feat_detected[i, FE] == 1.0, feat_detected[i, FH] == 1.0, feat_detected[i, FK] == 1.0,
+        )
+        cls[i] = c
+        wflag[i] = w
+    return cls, wflag, slope, pc, chi2, status, r41
