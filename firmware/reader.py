@@ -18,7 +18,6 @@ spectrum, and a file that cannot be read raises `SpectrumReadError` naming file 
 from __future__ import annotations
 
 import csv
-import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,13 +68,13 @@ def read_spectra(path: str | Path, units: str | None = None) -> list[Spectrum]:
     if not first:
         raise SpectrumReadError(path_str, "no data lines: expected columns wavelength, reflectance")
     if path_str.lower().endswith(".csv") or "," in first:
-        return _read_csv(path_str, text, units)
+        return _read_csv(path_str, lines, units)
     return [_read_mit(path_str, lines, units)]
 
 
 def _read_mit(path: str, lines: list[str], units: str | None) -> Spectrum:
     rows: list[tuple[float, float, float]] = []
-    has_error = True
+    has_error = False  # any line with an error column; 2-column lines get NaN (unknown)
     for number, line in enumerate(lines, start=1):
         stripped = line.strip()
         if not stripped or stripped.startswith(("#", ";")):
@@ -100,8 +99,7 @@ def _read_mit(path: str, lines: list[str], units: str | None) -> Spectrum:
                 path, f"{len(values)} columns: expected 2–4 (wavelength, reflectance, error, flag)",
                 number,
             )
-        if len(values) == 2:
-            has_error = False
+        has_error = has_error or len(values) > 2
         rows.append((values[0], values[1], values[2] if len(values) > 2 else np.nan))
     if not rows:
         raise SpectrumReadError(path, "no data lines: expected columns wavelength, reflectance")
@@ -109,26 +107,28 @@ def _read_mit(path: str, lines: list[str], units: str | None) -> Spectrum:
     return _clean(path, arr[:, 0], arr[:, 1], arr[:, 2] if has_error else None, units)
 
 
-def _read_csv(path: str, text: str, units: str | None) -> list[Spectrum]:
-    body = [ln for ln in io.StringIO(text) if ln.strip() and not ln.lstrip().startswith("#")]
-    reader = csv.reader(body)
+def _read_csv(path: str, lines: list[str], units: str | None) -> list[Spectrum]:
+    numbered = [(i, ln) for i, ln in enumerate(lines, start=1)
+                if ln.strip() and not ln.lstrip().startswith("#")]  # fmt: skip
     try:
-        header = [h.strip() for h in next(reader)]
-    except StopIteration:
-        raise SpectrumReadError(path, "empty CSV: expected a header row") from None
+        rows = [(i, next(csv.reader([ln]))) for i, ln in numbered]
+    except csv.Error as exc:
+        raise SpectrumReadError(path, f"malformed CSV ({exc}): expected comma-separated numbers") from None
+    if not rows:
+        raise SpectrumReadError(path, "empty CSV: expected a header row")
+    header_line, header = rows[0][0], [h.strip() for h in rows[0][1]]
     if len(header) < 2:
-        raise SpectrumReadError(path, "CSV header has fewer than 2 columns: expected wavelength and reflectance", 1)
+        raise SpectrumReadError(path, "CSV header has fewer than 2 columns: expected wavelength and reflectance", header_line)
     if _is_number(header[0]):
         raise SpectrumReadError(
-            path, "CSV has no header row: expected e.g. 'wavelength,reflectance[,error]'", 1
+            path, "CSV has no header row: expected e.g. 'wavelength,reflectance[,error]'", header_line
         )
     if len(set(header)) != len(header):
-        raise SpectrumReadError(path, f"duplicate column names in header {header}", 1)
+        raise SpectrumReadError(path, f"duplicate column names in header {header}", header_line)
     wave_col = next((i for i, h in enumerate(header) if _WAVE_NAMES.match(h)), 0)
     others = [i for i in range(len(header)) if i != wave_col]
-    data = np.full((0, len(header)), np.nan)
     parsed: list[list[float]] = []
-    for number, row in enumerate(reader, start=2):
+    for number, row in rows[1:]:
         if len(row) != len(header):
             raise SpectrumReadError(
                 path, f"{len(row)} fields: expected {len(header)} as in the header", number
@@ -158,7 +158,7 @@ def _read_csv(path: str, text: str, units: str | None) -> list[Spectrum]:
     if err_cols:
         raise SpectrumReadError(
             path, f"wide CSV with error columns {[header[i] for i in err_cols]}: give one "
-            "spectrum per file with its error column, or drop the error columns", 1,
+            "spectrum per file with its error column, or drop the error columns", header_line,
         )
     return [_clean(f"{path}#{header[i]}", wave, data[:, i], None, units) for i in refl_cols]
 
