@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import numba
 
-# fastmath stays off: NaN travels as "missing" through every kernel and fastmath would
-# let LLVM assume it never occurs.
-_COMMON = dict(cache=True, nogil=True, error_model="numpy", fastmath=False)
+# Only the fast-math flags that keep NaN/inf semantics: NaN travels as "missing" through
+# every kernel, so 'nnan'/'ninf' (and thus fastmath=True) are never allowed. 'reassoc' lets
+# LLVM vectorise sums (results change in the last bits only); 'contract' allows fused
+# multiply-add.
+_COMMON = dict(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
 
 njit_serial = numba.njit(**_COMMON)
 njit_parallel = numba.njit(parallel=True, **_COMMON)

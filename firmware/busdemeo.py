@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+import numba
 import numpy as np
 
 from firmware.errors import InputError
@@ -20,9 +21,8 @@ from firmware.kernels.features import (
     FEATURE_NAMES,
     FEATURE_RESAMPLE_HALF_WIDTH_UM,
     feature_model,
-    measure_features,
 )
-from firmware.kernels.resample import coverage, resample_binned
+from firmware.kernels.pipeline import bus_demeo_pipeline
 from firmware.taxonomy import CLASS_NAMES, DEMEO_GRID_UM, complex_of, load_demeo_model
 
 # Resampling onto the 41-point grid: mean within ±0.0125 µm (science notes §1.2: verified
@@ -34,7 +34,6 @@ MAX_EDGE_STEPS = 1
 # The widest hole inside 0.45–2.45 µm bridged by interpolation (telluric gaps are ≤ 0.15 µm).
 MAX_GAP_UM = 0.25
 MIN_POINTS = 10
-_CX = tuple(CLASS_NAMES.index(c) for c in ("B", "C", "Cb", "Cg", "Cgh", "Ch", "X", "Xc", "Xe", "Xk"))
 
 
 @dataclass(frozen=True)
@@ -160,10 +159,6 @@ class BatchResult:
         )
 
 
-NO_GAP = 10  # status: a hole wider than MAX_GAP_UM inside the range
-TOO_FEW = 11  # status: fewer than MIN_POINTS valid samples
-
-
 def _reason(status: int, first_um: float, last_um: float) -> str:
     lo, hi = DEMEO_GRID_UM[0], DEMEO_GRID_UM[-1]
     if status == K.NO_COVERAGE:
@@ -173,24 +168,31 @@ def _reason(status: int, first_um: float, last_um: float) -> str:
         )
     if status == K.BAD_NORMALISATION:
         return "reflectance at 0.55 µm is not positive: cannot normalise"
-    if status == NO_GAP:
+    if status == K.GAP:
         return f"a gap wider than {MAX_GAP_UM} µm between valid samples inside {lo:.2f}–{hi:.2f} µm"
-    if status == TOO_FEW:
+    if status == K.TOO_FEW:
         return f"fewer than {MIN_POINTS} valid samples"
     return f"not classified (status {status})"
 
 
 @lru_cache(maxsize=1)
 def _kernel_constants():
+    """Model arrays for the kernels: the DeMeo model, 1/σ² of the templates and the
+    slope-removed templates (for the tree's correlation tie-breaks A/D and C/X)."""
     m = load_demeo_model()
-    # slope-removed templates, for the correlation tie-breaks of the tree (A/D, C/X)
     grid = m.grid_um
     tmpl_sr = np.empty_like(m.template_mean)
     for c in range(tmpl_sr.shape[0]):
         t = m.template_mean[c] / m.template_mean[c, 2]
         s = np.polyfit(grid, t, 1)[0]
         tmpl_sr[c] = t / (1.0 + s * (grid - 0.55))
-    return m, tmpl_sr
+    inv_var = 1.0 / m.template_sigma**2
+    return m, tmpl_sr, inv_var
+
+
+def n_chunks_for(n: int) -> int:
+    """Work split for the parallel kernels: several chunks per thread for load balance."""
+    return max(1, min(n, numba.get_num_threads() * 8))
 
 
 def _validate(wavelength_um, reflectance, error):
@@ -214,8 +216,6 @@ def _validate(wavelength_um, reflectance, error):
             raise InputError("wavelength_um has duplicate bands: merge them first (read_spectra does)")
         wl, refl = wl[order], refl[:, order]
         error = None if error is None else np.asarray(error)[:, order]
-    if np.any(refl <= 0):
-        refl = np.where(refl > 0, refl, np.nan)  # ≤ 0 = missing (MIT convention)
     if error is not None:
         error = np.asarray(error, dtype=np.float64)
         if error.shape != refl.shape:
@@ -226,38 +226,23 @@ def _validate(wavelength_um, reflectance, error):
 def classify_batch(wavelength_um, reflectance, error=None) -> BatchResult:
     """Classify (N, B) spectra sharing the wavelength axis `wavelength_um` (B,) in µm.
 
-    NaN or ≤ 0 reflectance = missing. `error` (N, B) 1σ, optional. float32 input stays float32.
+    NaN or ≤ 0 reflectance = missing. `error` (N, B) 1σ, optional. float32 input is read as
+    it is (no whole-array upcast); one fused kernel does every step.
     """
     wl, refl, error = _validate(wavelength_um, reflectance, error)
-    model, tmpl_sr = _kernel_constants()
-    grid = model.grid_um
-    r41 = resample_binned(wl, refl, grid, GRID_HALF_WIDTH_UM)
-    if error is None:
-        e41 = np.full_like(r41, np.nan)
-    else:
-        e41 = resample_binned(wl, np.where(error > 0, error, np.nan), grid, GRID_HALF_WIDTH_UM)
-    fine = resample_binned(wl, refl, FEATURE_GRID_UM, FEATURE_RESAMPLE_HALF_WIDTH_UM)
-    feats = measure_features(fine, *feature_model())
-    det = np.ascontiguousarray(feats[:, :, 3])
-    cov = coverage(wl, refl, grid[0], grid[-1])
-    n_nan_edge = np.isnan(r41[:, 0]) | np.isnan(r41[:, -1])
-    cls, w, slope, pc, chi2, status, _r = K.classify_grid(
-        r41, e41, det, grid, model.eigenvectors, model.data_mean,
-        model.template_mean, model.template_sigma, tmpl_sr, MAX_EDGE_STEPS,
+    model, tmpl_sr, inv_var = _kernel_constants()
+    has_err = error is not None
+    err = error if has_err else np.empty((0, 0))
+    cls, w, slope, pc, chi2, feats, status, edge, indet, cov = bus_demeo_pipeline(
+        wl, refl, err, has_err,
+        model.grid_um, GRID_HALF_WIDTH_UM, FEATURE_GRID_UM, FEATURE_RESAMPLE_HALF_WIDTH_UM,
+        *feature_model(),
+        model.eigenvectors, model.data_mean, model.template_mean, model.template_sigma,
+        inv_var, tmpl_sr, MAX_EDGE_STEPS, MAX_GAP_UM, MIN_POINTS, n_chunks_for(refl.shape[0]),
     )  # fmt: skip
-    n_valid = np.count_nonzero(~np.isnan(refl), axis=1)
-    gap = (cov[:, 2] > MAX_GAP_UM) & (status == K.OK)
-    status[gap] = NO_GAP
-    status[n_valid < MIN_POINTS] = TOO_FEW
-    indeterminate = (cls == K.INDETERMINATE) & (status == K.OK)
-    if indeterminate.any():
-        sub = chi2[indeterminate][:, list(_CX)]
-        cls[indeterminate] = np.asarray(_CX)[np.argmin(sub, axis=1)]
-    cls[status != K.OK] = -1
     return BatchResult(
         class_index=cls, w=w, slope=slope, pc=pc, chi2=chi2, features=feats, status=status,
-        tree_indeterminate=indeterminate, edge_filled=n_nan_edge & (status == K.OK),
-        first_um=cov[:, 0], last_um=cov[:, 1],
+        tree_indeterminate=indet, edge_filled=edge, first_um=cov[:, 0], last_um=cov[:, 1],
     )  # fmt: skip
 
 

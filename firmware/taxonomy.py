@@ -94,7 +94,9 @@ def load_demeo_model() -> DeMeoModel:
     defined = ~np.any(t_sigma < 0, axis=1)
     fill = np.median(t_sigma[defined], axis=0)
     t_sigma = np.where(defined[:, None], t_sigma, fill[None, :])
-    t_sigma[:, NORMALISATION_INDEX] = np.maximum(t_sigma[:, NORMALISATION_INDEX], 1e-3)
+    # σ is tabulated to 3 decimals: 0.000 (at 0.55 µm by construction, and once for Sv at
+    # 1.45 µm) means "below 0.0005", so floor it at the table's resolution, not at zero.
+    t_sigma = np.maximum(t_sigma, 1e-3)
 
     digest = hashlib.sha256()
     for arr in (eig, mean, t_mean, t_sigma):

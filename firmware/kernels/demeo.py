@@ -19,7 +19,9 @@ I055 = 2  # index of 0.55 µm on the grid
 W_SLOPE = 0.25  # DeMeo 2009 §5: "w" for slope ≥ 0.25 µm⁻¹
 
 # status codes (firmware.busdemeo turns them into sentences)
-OK, NO_COVERAGE, BAD_NORMALISATION = 0, 1, 2
+OK, NO_COVERAGE, BAD_NORMALISATION, GAP, TOO_FEW = 0, 1, 2, 3, 4
+# classes the C/X fallback may choose when the tree is indeterminate
+CX_CLASSES = np.array([B, C, CB, CG, CGH, CH, X, XC, XE, XK], dtype=np.int64)
 
 # feature columns (firmware.kernels.features order)
 FE, FH, FK = 0, 1, 2
@@ -209,61 +211,96 @@ def _tree(pc, slope, r045, rprime, tmpl_sr, has_e, has_h, has_k):
 
 
 @njit_serial
-def _template_chi2(r41, err41, tmpl_mean, tmpl_sigma, chi2):
-    """Reduced χ² of the normalised spectrum against each class mean, σ² = σ_class² + σ_obs²."""
+def template_chi2(r41, e41, has_err, tmpl_mean, tmpl_sigma, tmpl_inv_var, chi2):
+    """Reduced χ² of the normalised spectrum against each class mean, σ² = σ_class² + σ_obs².
+
+    Without observation errors the precomputed 1/σ_class² is used (no division per term)."""
     n = r41.shape[0]
     for c in range(tmpl_mean.shape[0]):
         acc = 0.0
-        for i in range(n):
-            e = err41[i]
-            var = tmpl_sigma[c, i] ** 2 + (0.0 if np.isnan(e) else e * e)
-            d = r41[i] - tmpl_mean[c, i]
-            acc += d * d / var
+        if has_err:
+            for i in range(n):
+                e = e41[i]
+                var = tmpl_sigma[c, i] ** 2 + (0.0 if np.isnan(e) else e * e)
+                d = r41[i] - tmpl_mean[c, i]
+                acc += d * d / var
+        else:
+            for i in range(n):
+                d = r41[i] - tmpl_mean[c, i]
+                acc += d * d * tmpl_inv_var[c, i]
         chi2[c] = acc / n
 
 
-@njit_parallel
-def classify_grid(
-    r41_in, err41, feat_detected, grid, eig, mean, tmpl_mean, tmpl_sigma, tmpl_sr, max_edge_steps
-):
-    """Bus-DeMeo on (N, 41) spectra already on the grid (not yet normalised).
+@njit_serial
+def classify_one(r, e, has_err, det, grid, eig, mean, tmpl_mean, tmpl_sigma, tmpl_inv_var,
+                 tmpl_sr, max_edge_steps, rprime, pc_out, chi2_out):  # fmt: skip
+    """One spectrum on the grid (modified in place: edges filled, normalised).
 
-    `err41` is (N, 41) 1σ errors (NaN = unknown) in the same units as r41_in; `feat_detected`
-    is (N, 3) e/h/k detections (0/1, NaN = not measurable → treated as absent).
-    Returns class (N,) int64, w (N,) bool, slope (N,), pc (N,5), chi2 (N,25), status (N,)
-    int64, r41 normalised (N,41).
+    Returns (class index, w flag, slope, status, edge points filled, tree indeterminate).
+    An indeterminate tree (PC scores outside every C/X region) falls back to the C/X class
+    with the smallest template χ²; the caller reports that as a flag."""
+    filled = _fill_edges(r, max_edge_steps)
+    if filled < 0:
+        return INDETERMINATE, False, np.nan, NO_COVERAGE, 0, False
+    r55 = r[I055]
+    if not r55 > 0.0:
+        return INDETERMINATE, False, np.nan, BAD_NORMALISATION, filled, False
+    for j in range(r.shape[0]):
+        r[j] = r[j] / r55
+    if has_err:
+        for j in range(r.shape[0]):
+            e[j] = e[j] / r55
+    s = _slope_and_pcs(r, grid, eig, mean, rprime, pc_out)
+    template_chi2(r, e, has_err, tmpl_mean, tmpl_sigma, tmpl_inv_var, chi2_out)
+    c, w = _tree(pc_out, s, r[0], rprime, tmpl_sr, det[FE] == 1.0, det[FH] == 1.0, det[FK] == 1.0)
+    indeterminate = c == INDETERMINATE
+    if indeterminate:
+        best = np.inf
+        for k in range(CX_CLASSES.shape[0]):
+            if chi2_out[CX_CLASSES[k]] < best:
+                best = chi2_out[CX_CLASSES[k]]
+                c = CX_CLASSES[k]
+    return c, w, s, OK, filled, indeterminate
+
+
+@njit_parallel
+def classify_grid(r41_in, err41, has_err, feat_detected, grid, eig, mean, tmpl_mean, tmpl_sigma,
+                  tmpl_inv_var, tmpl_sr, max_edge_steps, n_chunks):  # fmt: skip
+    """Bus-DeMeo on (N, 41) spectra already on the grid (not yet normalised): the stage kernel.
+
+    `err41` (N, 41) 1σ errors (NaN = unknown, ignored unless has_err); `feat_detected` (N, 3)
+    e/h/k detections (1 = detected). Work is split into `n_chunks` chunks with scratch
+    allocated once per chunk. Returns class (N,), w (N,), slope (N,), pc (N,5),
+    chi2 (N,25) float32, status (N,), indeterminate (N,).
     """
     n = r41_in.shape[0]
+    g = r41_in.shape[1]
     cls = np.full(n, INDETERMINATE, np.int64)
     wflag = np.zeros(n, np.bool_)
     slope = np.full(n, np.nan)
     pc = np.full((n, eig.shape[0]), np.nan)
-    chi2 = np.full((n, tmpl_mean.shape[0]), np.nan)
+    chi2 = np.full((n, tmpl_mean.shape[0]), np.nan, dtype=np.float32)
     status = np.zeros(n, np.int64)
-    r41 = np.empty_like(r41_in, dtype=np.float64)
-    for i in prange(n):
-        r = r41[i]
-        for j in range(r.shape[0]):
-            r[j] = r41_in[i, j]
-        if _fill_edges(r, max_edge_steps) < 0:
-            status[i] = NO_COVERAGE
-            continue
-        r55 = r[I055]
-        if not r55 > 0.0:
-            status[i] = BAD_NORMALISATION
-            continue
-        e = np.empty(r.shape[0])
-        for j in range(r.shape[0]):
-            r[j] = r[j] / r55
-            e[j] = err41[i, j] / r55
-        rprime = np.empty(r.shape[0])
-        s = _slope_and_pcs(r, grid, eig, mean, rprime, pc[i])
-        slope[i] = s
-        _template_chi2(r, e, tmpl_mean, tmpl_sigma, chi2[i])
-        c, w = _tree(
-            pc[i], s, r[0], rprime, tmpl_sr,
-            feat_detected[i, FE] == 1.0, feat_detected[i, FH] == 1.0, feat_detected[i, FK] == 1.0,
-        )
-        cls[i] = c
-        wflag[i] = w
-    return cls, wflag, slope, pc, chi2, status, r41
+    indet = np.zeros(n, np.bool_)
+    chunk = (n + n_chunks - 1) // n_chunks
+    for ch in prange(n_chunks):
+        r = np.empty(g)
+        e = np.empty(g)
+        rprime = np.empty(g)
+        c2 = np.empty(tmpl_mean.shape[0])
+        for i in range(ch * chunk, min(n, (ch + 1) * chunk)):
+            for j in range(g):
+                r[j] = r41_in[i, j]
+                e[j] = err41[i, j]
+            c, w, s, st, _f, ind = classify_one(
+                r, e, has_err, feat_detected[i], grid, eig, mean, tmpl_mean, tmpl_sigma,
+                tmpl_inv_var, tmpl_sr, max_edge_steps, rprime, pc[i], c2,
+            )  # fmt: skip
+            cls[i], wflag[i], slope[i], status[i], indet[i] = c, w, s, st, ind
+            if st == OK:
+                for k in range(c2.shape[0]):
+                    chi2[i, k] = c2[k]
+            else:
+                for k in range(pc.shape[1]):
+                    pc[i, k] = np.nan
+    return cls, wflag, slope, pc, chi2, status, indet

@@ -51,7 +51,7 @@ def coverage(wavelength_um, reflectance, lo_um, hi_um):
     return out
 
 
-def measure_features(fine, grid_um, windows, centres, tols, min_depth=0.01, n_sigma=3.0, n_dense=256):
+def measure_features(fine, grid_um, windows, centres, tols, min_depth=0.01, n_sigma=3.0, n_dense=8193):
     """Linear continuum over the window, degree-4 polyfit, minimum, stated detection rule."""
     out = np.full((fine.shape[0], len(windows), 4), np.nan)
     for i, y_all in enumerate(fine):
@@ -158,7 +158,10 @@ def tree(pc, slope, r045, rprime, tmpl_sr, e, h, k):
     return K.INDETERMINATE, False
 
 
-def classify_grid(r41_in, err41, feat_detected, grid, eig, mean, tmpl_mean, tmpl_sigma, tmpl_sr, max_edge_steps):
+CX = [K.B, K.C, K.CB, K.CG, K.CGH, K.CH, K.X, K.XC, K.XE, K.XK]
+
+
+def classify_grid(r41_in, err41, has_err, feat_detected, grid, eig, mean, tmpl_mean, tmpl_sigma, tmpl_sr, max_edge_steps):
     n = r41_in.shape[0]
     cls = np.full(n, -1)
     wflag = np.zeros(n, bool)
@@ -166,12 +169,15 @@ def classify_grid(r41_in, err41, feat_detected, grid, eig, mean, tmpl_mean, tmpl
     pc = np.full((n, 5), np.nan)
     chi2 = np.full((n, tmpl_mean.shape[0]), np.nan)
     status = np.zeros(n, int)
+    indet = np.zeros(n, bool)
+    filled = np.zeros(n, int)
     for i in range(n):
         r = np.array(r41_in[i], dtype=np.float64)
         valid = np.flatnonzero(~np.isnan(r))
         if valid.size == 0 or valid[0] > max_edge_steps or (r.size - 1 - valid[-1]) > max_edge_steps:
             status[i] = K.NO_COVERAGE
             continue
+        filled[i] = valid[0] + (r.size - 1 - valid[-1])
         r[: valid[0]] = r[valid[0]]
         r[valid[-1] + 1 :] = r[valid[-1]]
         if np.isnan(r).any():
@@ -180,11 +186,41 @@ def classify_grid(r41_in, err41, feat_detected, grid, eig, mean, tmpl_mean, tmpl
         if not r[2] > 0:
             status[i] = K.BAD_NORMALISATION
             continue
-        e = np.nan_to_num(err41[i] / r[2], nan=0.0)
+        e = np.nan_to_num(err41[i] / r[2], nan=0.0) if has_err else np.zeros_like(r)
         r = r / r[2]
         s, rprime, p = slope_and_pcs(r, grid, eig, mean)
         slope[i], pc[i] = s, p
         chi2[i] = np.mean((r - tmpl_mean) ** 2 / (tmpl_sigma**2 + e**2), axis=1)
         det = feat_detected[i] == 1.0
         cls[i], wflag[i] = tree(p, s, r[0], rprime, tmpl_sr, det[0], det[1], det[2])
-    return cls, wflag, slope, pc, chi2, status
+        if cls[i] == K.INDETERMINATE:
+            indet[i] = True
+            cls[i] = CX[int(np.argmin(chi2[i][CX]))]
+    return cls, wflag, slope, pc, chi2, status, indet, filled
+
+
+def bus_demeo_pipeline(wavelength_um, reflectance, error, grid, hw, fine_grid, fine_hw, feature_args, model_args, max_edge_steps, max_gap_um, min_points):
+    """The fused pipeline as a chain of the twins above."""
+    refl = np.where(np.asarray(reflectance, dtype=np.float64) > 0, reflectance, np.nan)
+    cov = coverage(wavelength_um, refl, grid[0], grid[-1])
+    fine = resample_binned(wavelength_um, refl, fine_grid, fine_hw)
+    feats = measure_features(fine, fine_grid, *feature_args)
+    r41 = resample_binned(wavelength_um, refl, grid, hw)
+    has_err = error is not None
+    if has_err:
+        err = np.where((error > 0) & ~np.isnan(refl), error, np.nan)
+        e41 = resample_binned(wavelength_um, err, grid, hw)
+    else:
+        e41 = np.full_like(r41, np.nan)
+    cls, w, slope, pc, chi2, status, indet, filled = classify_grid(r41, e41, has_err, feats[:, :, 3], grid, *model_args, max_edge_steps)
+    n_valid = np.sum(~np.isnan(refl), axis=1)
+    status[(status == K.OK) & (cov[:, 2] > max_gap_um)] = K.GAP
+    status[n_valid < min_points] = K.TOO_FEW
+    bad = status != K.OK
+    cls[bad] = -1
+    slope[bad] = np.nan
+    pc[bad] = np.nan
+    chi2[bad] = np.nan
+    w[bad] = False
+    indet[bad] = False
+    return cls, w, slope, pc, chi2, feats, status, (filled > 0) & ~bad, indet, cov[:, :2]
