@@ -29,11 +29,12 @@ def spectrum(file: str):
     return read_spectra(SPECTRA_DIR / file)[0]
 
 
-def shared_axis_batch(n: int = 64, n_bands: int = 120, seed: int = 1, edge_cases: bool = True):
-    """(N, B) float32 spectra on one axis over 0.44–2.46 µm, interpolated from real spectra,
+def shared_axis_batch(n: int = 64, n_bands: int = 120, seed: int = 1, edge_cases: bool = True,
+                      range_um: tuple[float, float] = (0.44, 2.46)):  # fmt: skip
+    """(N, B) float32 spectra on one axis over range_um, interpolated from real spectra,
     with edge cases appended: NaN holes, flat, very red, truncated, noisy, all-NaN."""
     rng = np.random.default_rng(seed)
-    axis = np.linspace(0.44, 2.46, n_bands)
+    axis = np.linspace(*range_um, n_bands)
     rows = visnir_rows()
     pick = rng.choice(len(rows), size=n, replace=False)
     out = []
