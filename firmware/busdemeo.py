@@ -23,6 +23,7 @@ from firmware.kernels.features import (
     feature_model,
 )
 from firmware.kernels.pipeline import bus_demeo_pipeline
+from firmware.kernels.resample import resample_plan
 from firmware.taxonomy import CLASS_NAMES, DEMEO_GRID_UM, complex_of, load_demeo_model
 
 # Resampling onto the 41-point grid: mean within ±0.0125 µm (science notes §1.2: verified
@@ -236,6 +237,8 @@ def classify_batch(wavelength_um, reflectance, error=None) -> BatchResult:
     cls, w, slope, pc, chi2, feats, status, edge, indet, cov = bus_demeo_pipeline(
         wl, refl, err, has_err,
         model.grid_um, GRID_HALF_WIDTH_UM, FEATURE_GRID_UM, FEATURE_RESAMPLE_HALF_WIDTH_UM,
+        *resample_plan(wl, model.grid_um, GRID_HALF_WIDTH_UM),
+        *resample_plan(wl, FEATURE_GRID_UM, FEATURE_RESAMPLE_HALF_WIDTH_UM),
         *feature_model(),
         model.eigenvectors, model.data_mean, model.template_mean, model.template_sigma,
         inv_var, tmpl_sr, MAX_EDGE_STEPS, MAX_GAP_UM, MIN_POINTS, n_chunks_for(refl.shape[0]),

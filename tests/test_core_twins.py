@@ -158,3 +158,16 @@ def test_float32_and_float64_inputs_agree(batch):
     b = busdemeo.classify_batch(axis, x.astype(np.float64))
     np.testing.assert_array_equal(a.class_index, b.class_index)
     np.testing.assert_allclose(a.pc, b.pc, atol=1e-5, equal_nan=True)
+
+
+@pytest.mark.parametrize("grid", [DEMEO_GRID_UM, features.FEATURE_GRID_UM])
+@pytest.mark.parametrize("half_width", [0.0025, 0.005, 0.0125])
+def test_planned_resampling_equals_the_searching_kernel_on_complete_rows(batch, grid, half_width):
+    axis, x = batch
+    complete = x[~np.isnan(x).any(axis=1)].astype(np.float64)
+    idx, t = resample.resample_plan(axis, grid, half_width)
+    want = twin.resample_binned(axis, complete, grid, half_width)
+    got = np.empty_like(want)
+    for i, row in enumerate(complete):
+        resample.resample_planned_one(row, idx, t, got[i])
+    np.testing.assert_allclose(got, want, rtol=1e-12, equal_nan=True)

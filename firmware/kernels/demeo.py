@@ -78,12 +78,13 @@ def _slope_and_pcs(r41, grid, eig, mean, rprime, pc):
     for i in range(n):
         rprime[i] = r41[i] / (1.0 + slope * (grid[i] - grid[I055]))
     for k in range(eig.shape[0]):
+        e_k = eig[k]
         acc = 0.0
         j = 0
         for i in range(n):
             if i == I055:
                 continue
-            acc += eig[k, j] * (rprime[i] - mean[j])
+            acc += e_k[j] * (rprime[i] - mean[j])
             j += 1
         pc[k] = acc
     return slope
@@ -217,17 +218,20 @@ def template_chi2(r41, e41, has_err, tmpl_mean, tmpl_sigma, tmpl_inv_var, chi2):
     Without observation errors the precomputed 1/σ_class² is used (no division per term)."""
     n = r41.shape[0]
     for c in range(tmpl_mean.shape[0]):
+        m = tmpl_mean[c]
         acc = 0.0
         if has_err:
+            s = tmpl_sigma[c]
             for i in range(n):
                 e = e41[i]
-                var = tmpl_sigma[c, i] ** 2 + (0.0 if np.isnan(e) else e * e)
-                d = r41[i] - tmpl_mean[c, i]
+                var = s[i] * s[i] + (0.0 if np.isnan(e) else e * e)
+                d = r41[i] - m[i]
                 acc += d * d / var
         else:
+            w = tmpl_inv_var[c]
             for i in range(n):
-                d = r41[i] - tmpl_mean[c, i]
-                acc += d * d * tmpl_inv_var[c, i]
+                d = r41[i] - m[i]
+                acc += d * d * w[i]
         chi2[c] = acc / n
 
 
@@ -245,11 +249,12 @@ def classify_one(r, e, has_err, det, grid, eig, mean, tmpl_mean, tmpl_sigma, tmp
     r55 = r[I055]
     if not r55 > 0.0:
         return INDETERMINATE, False, np.nan, BAD_NORMALISATION, filled, False
+    inv55 = 1.0 / r55
     for j in range(r.shape[0]):
-        r[j] = r[j] / r55
+        r[j] *= inv55
     if has_err:
         for j in range(r.shape[0]):
-            e[j] = e[j] / r55
+            e[j] *= inv55
     s = _slope_and_pcs(r, grid, eig, mean, rprime, pc_out)
     template_chi2(r, e, has_err, tmpl_mean, tmpl_sigma, tmpl_inv_var, chi2_out)
     c, w = _tree(pc_out, s, r[0], rprime, tmpl_sr, det[FE] == 1.0, det[FH] == 1.0, det[FK] == 1.0)

@@ -37,7 +37,7 @@ FEATURE_CENTRE_UM = (0.49725, 0.70, 0.90596)
 FEATURE_CENTRE_TOL_UM = (3 * 0.0055, 0.05, 3 * 0.017)
 MIN_DEPTH = 0.01  # cana `specband.py` detection threshold (1 %)
 DEPTH_N_SIGMA = 3.0
-POLY_DEGREE = 4  # classy fits a degree-4 polynomial
+POLY_DEGREE = 4  # classy fits a degree-4 polynomial (features_one is written for 4)
 N_COARSE = 17  # coarse evaluation points of the fitted polynomial over the window
 NEWTON_STEPS = 3  # then Newton steps on p′ = 0 around the coarse minimum
 ANCHOR_POINTS = 3  # samples averaged at each end of the window for the continuum
@@ -54,7 +54,7 @@ DEPTH, CENTRE_UM, DEPTH_SIGMA, DETECTED = 0, 1, 2, 3
 @lru_cache(maxsize=1)
 def feature_model():
     """Grid-dependent constants of the feature fits, as a tuple of arrays for the kernel:
-    starts, lengths, pinv (F, 5, n_max), vander (F, n_max, 5), mid_um, half_um, centre, tol."""
+    starts, lengths, pinvᵀ (F, n_max, 5), vander (F, n_max, 5), mid_um, half_um, centre, tol."""
     grid = FEATURE_GRID_UM
     n_feat = len(FEATURE_WINDOWS_UM)
     starts = np.zeros(n_feat, np.int64)
@@ -62,7 +62,7 @@ def feature_model():
     idx = [np.flatnonzero((grid >= lo - 1e-9) & (grid <= hi + 1e-9)) for lo, hi in FEATURE_WINDOWS_UM]
     n_max = max(len(i) for i in idx)
     n_par = POLY_DEGREE + 1
-    pinv = np.zeros((n_feat, n_par, n_max))
+    pinv = np.zeros((n_feat, n_max, n_par))  # transposed: row j holds the weights of sample j
     vander = np.zeros((n_feat, n_max, n_par))
     mid = np.zeros(n_feat)
     half = np.zeros(n_feat)
@@ -73,7 +73,7 @@ def feature_model():
         t = (x - mid[f]) / half[f]  # scaled to [−1, 1] for a well-conditioned fit
         v = np.vander(t, n_par, increasing=True)
         vander[f, : len(ii)] = v
-        pinv[f, :, : len(ii)] = np.linalg.pinv(v)
+        pinv[f, : len(ii)] = np.linalg.pinv(v).T
     centre = np.array(FEATURE_CENTRE_UM)
     tol = np.array(FEATURE_CENTRE_TOL_UM)
     return starts, lengths, pinv, vander, mid, half, centre, tol
@@ -128,9 +128,9 @@ def _poly_min(c):
 def features_one(fine, starts, lengths, pinv, vander, mid, half, centre, tol, coef, out):
     """Measure every feature of one spectrum on the fine grid; out is (n_features, 4).
 
-    `coef` is a scratch vector of length 2 (POLY_DEGREE + 1) (no allocation per spectrum);
-    the polynomial's coefficients are its first POLY_DEGREE + 1 entries."""
-    n_par = pinv.shape[1]
+    `coef` is a scratch vector of length ≥ POLY_DEGREE + 1 (no allocation per spectrum);
+    the kernel is written for POLY_DEGREE = 4."""
+    n_par = pinv.shape[2]
     for f in range(starts.shape[0]):
         s = starts[f]
         n = lengths[f]
@@ -161,19 +161,28 @@ def features_one(fine, starts, lengths, pinv, vander, mid, half, centre, tol, co
             continue
         slope = (y1 - y0) / (t1 - t0)
         # one pass: coefficients c = P r, and Vᵀr and Σr² for the residual sum of squares
-        # of the least-squares fit, SS = rᵀr − cᵀ(Vᵀr)
-        for m in range(2 * n_par):
-            coef[m] = 0.0
+        # of the least-squares fit, SS = rᵀr − cᵀ(Vᵀr). Degree 4 is spelled out in scalar
+        # accumulators so they stay in registers (an array accumulator is a store per term).
+        c0 = c1 = c2 = c3 = c4 = 0.0
+        v0 = v1 = v2 = v3 = v4 = 0.0
         rr = 0.0
         for j in range(n):
-            r = fine[s + j] / (y0 + slope * (vander[f, j, 1] - t0))
+            vj = vander[f, j]
+            pj = pinv[f, j]
+            r = fine[s + j] / (y0 + slope * (vj[1] - t0))
             rr += r * r
-            for m in range(n_par):
-                coef[m] += pinv[f, m, j] * r
-                coef[n_par + m] += vander[f, j, m] * r
-        ss = rr
-        for m in range(n_par):
-            ss -= coef[m] * coef[n_par + m]
+            c0 += pj[0] * r
+            c1 += pj[1] * r
+            c2 += pj[2] * r
+            c3 += pj[3] * r
+            c4 += pj[4] * r
+            v0 += vj[0] * r
+            v1 += vj[1] * r
+            v2 += vj[2] * r
+            v3 += vj[3] * r
+            v4 += vj[4] * r
+        coef[0], coef[1], coef[2], coef[3], coef[4] = c0, c1, c2, c3, c4
+        ss = rr - (c0 * v0 + c1 * v1 + c2 * v2 + c3 * v3 + c4 * v4)
         rms = np.sqrt(max(ss, 0.0) / max(n - n_par, 1))
         tmin, vmin = _poly_min(coef[:n_par])
         depth = 1.0 - vmin
@@ -198,6 +207,6 @@ def measure_features(fine, starts, lengths, pinv, vander, mid, half, centre, tol
     n = fine.shape[0]
     out = np.empty((n, starts.shape[0], 4))
     for i in prange(n):
-        coef = np.empty(2 * pinv.shape[1])
+        coef = np.empty(2 * pinv.shape[2])
         features_one(fine[i], starts, lengths, pinv, vander, mid, half, centre, tol, coef, out[i])
     return out

@@ -14,7 +14,7 @@ import numpy as np
 from firmware._jit import njit_parallel, njit_serial, prange
 from firmware.kernels.demeo import GAP, INDETERMINATE, OK, TOO_FEW, classify_one
 from firmware.kernels.features import features_one
-from firmware.kernels.resample import _resample_binned_one
+from firmware.kernels.resample import _resample_binned_one, resample_planned_one
 
 
 @njit_serial
@@ -44,14 +44,15 @@ def coverage_one(wavelength_um, row, lo_um, hi_um):
 @njit_parallel
 def bus_demeo_pipeline(
     wavelength_um, reflectance, error, has_err,
-    grid, half_width_um, fine_grid, fine_half_width_um,
+    grid, half_width_um, fine_grid, fine_half_width_um, plan41_idx, plan41_t, planf_idx, planf_t,
     f_starts, f_lengths, f_pinv, f_vander, f_mid, f_half, f_centre, f_tol,
     eig, mean, tmpl_mean, tmpl_sigma, tmpl_inv_var, tmpl_sr,
     max_edge_steps, max_gap_um, min_points, n_chunks,
 ):  # fmt: skip
     """Classify (N, B) spectra sharing `wavelength_um` (B,) µm; float32 or float64 input.
 
-    `error` is (N, B) 1σ (read only when has_err). Returns class (N,), w (N,), slope (N,),
+    `error` is (N, B) 1σ (read only when has_err). The plans (`resample_plan` for the two
+    grids) make complete rows (no missing value) resample without searching. Returns class (N,), w (N,), slope (N,),
     pc (N, 5), chi2 (N, 25) float32, features (N, 3, 4), status (N,), edge_filled (N,),
     indeterminate (N,), coverage (N, 2) first/last µm.
     """
@@ -80,7 +81,7 @@ def bus_demeo_pipeline(
         e41 = np.empty(g)
         fine = np.empty(gf)
         rprime = np.empty(g)
-        coef = np.empty(2 * f_pinv.shape[1])
+        coef = np.empty(2 * f_pinv.shape[2])
         c2 = np.empty(tmpl_mean.shape[0])
         det = np.empty(nf)
         for i in range(ch * chunk, min(n, (ch + 1) * chunk)):
@@ -90,13 +91,20 @@ def bus_demeo_pipeline(
             first, last, gap, count = coverage_one(wavelength_um, row, lo_um, hi_um)
             cov[i, 0] = first
             cov[i, 1] = last
-            _resample_binned_one(wavelength_um, row, fine_grid, fine_half_width_um, fine)
+            complete = count == nb
+            if complete:
+                resample_planned_one(row, planf_idx, planf_t, fine)
+            else:
+                _resample_binned_one(wavelength_um, row, fine_grid, fine_half_width_um, fine)
             features_one(fine, f_starts, f_lengths, f_pinv, f_vander, f_mid, f_half, f_centre,
                          f_tol, coef, feats[i])  # fmt: skip
             if count < min_points:
                 status[i] = TOO_FEW
                 continue
-            _resample_binned_one(wavelength_um, row, grid, half_width_um, r41)
+            if complete:
+                resample_planned_one(row, plan41_idx, plan41_t, r41)
+            else:
+                _resample_binned_one(wavelength_um, row, grid, half_width_um, r41)
             if has_err:
                 for j in range(nb):
                     v = error[i, j]
