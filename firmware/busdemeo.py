@@ -125,8 +125,10 @@ class BatchResult:
         feats = {}
         for f, name in enumerate(FEATURE_NAMES):
             d, c, s, det = (float(v) for v in self.features[i, f])
-            if np.isnan(d):
+            if np.isnan(det):
                 feats[name] = Feature(name, None, None, None, None)
+            elif np.isnan(d):  # classify_grid: the caller gave only the detection flag
+                feats[name] = Feature(name, None, None, None, bool(det))
             else:
                 feats[name] = Feature(name, d, c, s, bool(det))
         status = int(self.status[i])
@@ -246,6 +248,51 @@ def classify_batch(wavelength_um, reflectance, error=None) -> BatchResult:
     return BatchResult(
         class_index=cls, w=w, slope=slope, pc=pc, chi2=chi2, features=feats, status=status,
         tree_indeterminate=indet, edge_filled=edge, first_um=cov[:, 0], last_um=cov[:, 1],
+    )  # fmt: skip
+
+
+def classify_grid(r41, detected, error41=None) -> BatchResult:
+    """Bus-DeMeo on spectra already resampled to the 41-point DeMeo grid (0.45–2.45 µm).
+
+    The host reference for classifiers that resample elsewhere (e.g. the board's fixed-point
+    port): `r41` (N, 41) reflectance on `DEMEO_GRID_UM` (any scale; normalised here at
+    0.55 µm; NaN = missing, at most MAX_EDGE_STEPS points at either end), `detected` (N, 3)
+    bool — the e/h/k narrow features (0.49, 0.7, 0.9 µm) as measured by the caller, since a
+    0.05 µm grid cannot resolve them — and `error41` (N, 41) 1σ, optional. The features of
+    the result carry only the `detected` flags (depth/centre unknown).
+    """
+    r41 = np.asarray(r41, dtype=np.float64)
+    det = np.asarray(detected)
+    if r41.ndim != 2 or r41.shape[1] != DEMEO_GRID_UM.size:
+        raise InputError(f"r41 must be (N, {DEMEO_GRID_UM.size}) on the DeMeo grid, got {r41.shape}")
+    if det.shape != (r41.shape[0], len(FEATURE_NAMES)):
+        raise InputError(f"detected must be (N, 3) e/h/k flags, got {det.shape}")
+    has_err = error41 is not None
+    if has_err:
+        err = np.asarray(error41, dtype=np.float64)
+        if err.shape != r41.shape:
+            raise InputError(f"error41 must have r41's shape {r41.shape}, got {err.shape}")
+    else:
+        err = np.full_like(r41, np.nan)
+    model, tmpl_sr, inv_var = _kernel_constants()
+    det_f = det.astype(np.float64)
+    n = r41.shape[0]
+    cls, w, slope, pc, chi2, status, indet = K.classify_grid(
+        np.ascontiguousarray(r41), np.ascontiguousarray(err), has_err, det_f, model.grid_um,
+        model.eigenvectors, model.data_mean, model.template_mean, model.template_sigma,
+        inv_var, tmpl_sr, MAX_EDGE_STEPS, n_chunks_for(n),
+    )  # fmt: skip
+    feats = np.full((n, len(FEATURE_NAMES), 4), np.nan)
+    feats[:, :, 3] = det_f
+    valid = ~np.isnan(r41)
+    first = np.where(valid.any(axis=1), DEMEO_GRID_UM[np.argmax(valid, axis=1)], np.nan)
+    last = np.where(
+        valid.any(axis=1), DEMEO_GRID_UM[r41.shape[1] - 1 - np.argmax(valid[:, ::-1], axis=1)], np.nan
+    )
+    edge = (status == K.OK) & ~(valid[:, 0] & valid[:, -1])
+    return BatchResult(
+        class_index=cls, w=w, slope=slope, pc=pc, chi2=chi2, features=feats, status=status,
+        tree_indeterminate=indet, edge_filled=edge, first_um=first, last_um=last,
     )  # fmt: skip
 
 
