@@ -1,0 +1,179 @@
+"""Mahlke 2022 preprocessing kernels: the 53-bin grid and the mixnorm normalisation.
+
+`bin_spectra` averages each spectrum onto the grid (mean of the valid samples within ± half a
+bin step of the centre; an empty bin is interpolated only across holes ≤ `max_gap_um`; NaN
+outside the observed range — no extrapolation).
+
+`mixnorm_batch` is classy's normalisation of a new spectrum (`mixnorm.py::normalize`,
+shared/notes/science.md §2.2): among the reference spectra that cover every observed bin,
+find the 5 nearest in L2 distance after L2-normalising both over the observed bins; the log
+offset α is the mean α of those 5; the reflectance is rescaled so its mean over the observed
+bins equals the neighbours' mean over the same bins; x = ln R − α.
+
+One deliberate difference from classy: classy takes the neighbours' mean over *all* their
+bins (`np.nanmean` of the DataFrame). For a partial spectrum that mixes in bins the spectrum
+does not have. Measured on the 155 DeMeo 2009 raw spectra that are in the published sample
+(leave-one-asteroid-out, spectra cut at 0.95 µm), the mean level error against the published
+features is 0.057 (observed bins) versus 0.119 (all bins), and the published class is kept
+for 87 % versus 77 % of them; for full spectra the two agree.
+
+Cost per spectrum: one pass over the references (a dot product and a norm over the observed
+bins each); references that miss an observed bin are skipped by a 64-bit coverage mask.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from firmware._jit import njit_parallel, njit_serial, prange
+
+OK = 0
+TOO_FEW_BINS = 1
+NO_REFERENCE = 2
+
+
+@njit_serial
+def bin_one(wavelength_um, reflectance, grid_um, half_width_um, max_gap_um, out):
+    """Bin one spectrum (ascending axis; NaN or ≤ 0 reflectance = missing) onto the grid."""
+    n_in = wavelength_um.shape[0]
+    first = -1
+    last = -1
+    for j in range(n_in):
+        v = reflectance[j]
+        if v > 0.0:  # False for NaN
+            if first < 0:
+                first = j
+            last = j
+    start = 0
+    for k in range(grid_um.shape[0]):
+        g = grid_um[k]
+        if first < 0 or g < wavelength_um[first] - 1e-9 or g > wavelength_um[last] + 1e-9:
+            out[k] = np.nan
+            continue
+        lo_w = g - half_width_um[k] - 1e-9
+        hi_w = g + half_width_um[k] + 1e-9
+        while start < n_in and wavelength_um[start] < lo_w:
+            start += 1
+        acc = 0.0
+        cnt = 0
+        j = start
+        while j < n_in and wavelength_um[j] <= hi_w:
+            v = reflectance[j]
+            if v > 0.0:
+                acc += v
+                cnt += 1
+            j += 1
+        if cnt > 0:
+            out[k] = acc / cnt
+            continue
+        lo = start - 1  # nearest valid sample below the window
+        while lo >= 0 and not reflectance[lo] > 0.0:
+            lo -= 1
+        hi = j  # nearest valid sample above the window
+        while hi < n_in and not reflectance[hi] > 0.0:
+            hi += 1
+        if lo < 0 or hi >= n_in or wavelength_um[hi] - wavelength_um[lo] > max_gap_um + 1e-9:
+            out[k] = np.nan
+        else:
+            t = (g - wavelength_um[lo]) / (wavelength_um[hi] - wavelength_um[lo])
+            out[k] = reflectance[lo] + t * (reflectance[hi] - reflectance[lo])
+
+
+@njit_parallel
+def bin_spectra(wavelength_um, reflectance, grid_um, half_width_um, max_gap_um):
+    """(N, B) spectra on a shared ascending axis → (N, G) float64 bins (any float input dtype)."""
+    n = reflectance.shape[0]
+    out = np.empty((n, grid_um.shape[0]))
+    for i in prange(n):
+        bin_one(wavelength_um, reflectance[i], grid_um, half_width_um, max_gap_um, out[i])
+    return out
+
+
+def coverage_masks(binned: np.ndarray) -> np.ndarray:
+    """One uint64 per row: bit b set where bin b is finite (the grid has ≤ 64 bins)."""
+    bits = np.left_shift(np.uint64(1), np.arange(binned.shape[1], dtype=np.uint64))
+    return np.bitwise_or.reduce(np.where(np.isfinite(binned), bits, np.uint64(0)), axis=1)
+
+
+@njit_serial
+def mixnorm_one(row, ref, ref_alpha, ref_mask, n_neighbours, min_bins, obs, best_d, best_j, out):
+    """Normalise one binned spectrum; returns (status, α). `obs`, `best_d`, `best_j` are
+    scratch of length ≥ n_bins, n_neighbours, n_neighbours; `out` gets x = ln R − α (NaN =
+    missing) and stays all-NaN when the spectrum is refused."""
+    n_bins = row.shape[0]
+    n_obs = 0
+    mask = np.uint64(0)
+    norm2 = 0.0
+    mean_r = 0.0
+    for b in range(n_bins):
+        out[b] = np.nan
+        if np.isfinite(row[b]):
+            obs[n_obs] = b
+            n_obs += 1
+            mask |= np.uint64(1) << np.uint64(b)
+            norm2 += row[b] * row[b]
+            mean_r += row[b]
+    if n_obs < min_bins or n_obs == 0:
+        return TOO_FEW_BINS, np.nan
+    mean_r /= n_obs
+    inv_norm = 1.0 / np.sqrt(norm2)
+    for m in range(n_neighbours):
+        best_d[m] = np.inf
+        best_j[m] = -1
+    for j in range(ref.shape[0]):
+        if (ref_mask[j] & mask) != mask:
+            continue  # the reference misses an observed bin
+        dot = 0.0
+        rr = 0.0
+        for m in range(n_obs):
+            v = ref[j, obs[m]]
+            dot += row[obs[m]] * v
+            rr += v * v
+        # squared L2 distance of the two unit vectors = 2 − 2 cos
+        d = 2.0 - 2.0 * dot * inv_norm / np.sqrt(rr)
+        if d < best_d[n_neighbours - 1]:
+            m = n_neighbours - 1
+            while m > 0 and d < best_d[m - 1]:
+                best_d[m] = best_d[m - 1]
+                best_j[m] = best_j[m - 1]
+                m -= 1
+            best_d[m] = d
+            best_j[m] = j
+    if best_j[n_neighbours - 1] < 0:
+        return NO_REFERENCE, np.nan
+    alpha = 0.0
+    ref_mean = 0.0
+    for m in range(n_neighbours):
+        j = best_j[m]
+        alpha += ref_alpha[j]
+        for q in range(n_obs):
+            ref_mean += ref[j, obs[q]]
+    alpha /= n_neighbours
+    ref_mean /= n_neighbours * n_obs
+    shift = np.log(ref_mean / mean_r) - alpha
+    for m in range(n_obs):
+        b = obs[m]
+        out[b] = np.log(row[b]) + shift
+    return OK, alpha
+
+
+@njit_parallel
+def mixnorm_batch(binned, ref, ref_alpha, ref_mask, n_neighbours, min_bins):
+    """(N, 53) binned linear reflectance → x (N, 53), α (N,), neighbours (N, k), status (N,)."""
+    n, n_bins = binned.shape
+    x = np.empty((n, n_bins))
+    alpha = np.empty(n)
+    status = np.empty(n, np.int64)
+    neighbours = np.full((n, n_neighbours), -1, np.int64)
+    for i in prange(n):
+        obs = np.empty(n_bins, np.int64)
+        best_d = np.empty(n_neighbours)
+        best_j = np.empty(n_neighbours, np.int64)
+        s, a = mixnorm_one(binned[i], ref, ref_alpha, ref_mask, n_neighbours, min_bins,
+                           obs, best_d, best_j, x[i])  # fmt: skip
+        status[i] = s
+        alpha[i] = a
+        if s == OK:
+            for m in range(n_neighbours):
+                neighbours[i, m] = best_j[m]
+    return x, alpha, neighbours, status
