@@ -1,0 +1,184 @@
+"""Every Mahlke kernel equals its plainly written numpy twin (tests/twins/mahlke_twins.py),
+on real spectra and on the edge cases: NaN holes, flat, very red, truncated (VIS-only,
+NIR-only), noisy, all-NaN, with and without albedo, float32 input."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import pytest
+
+from firmware.kernels import mixnorm as MX
+from firmware.kernels.mahlke_tree import tree_batch
+from firmware.kernels.mcfa import mcfa_batch
+from firmware.mahlke import MAX_GAP_UM, MIN_BINS
+from firmware.mahlke_model import GRID_UM, HALF_WIDTH_UM, N_BINS, load_mahlke_model
+from firmware.mahlke_tree import load_tree
+from tests.spectra_fixtures import labels, shared_axis_batch, spectrum
+from tests.twins import mahlke_twins as twin
+
+M = load_mahlke_model()
+
+
+def _real_files(step=23):
+    """Every 23rd developer file: DeMeo, Binzel (VIS-NIR) and Marsset (mostly NIR only)."""
+    return [r["file"] for r in labels()[::step]]
+
+
+@lru_cache(maxsize=1)
+def _edge_batch():
+    """Real spectra on one axis (float32) + holes, flat, very red, truncated, noisy, all-NaN,
+    plus VIS-only and NIR-only cuts and a hole wider than MAX_GAP_UM."""
+    axis, x = shared_axis_batch(n=40, n_bands=160)
+    vis = x[0].copy()
+    vis[axis > 0.93] = np.nan
+    nir = x[1].copy()
+    nir[axis < 0.82] = np.nan
+    wide_hole = x[2].copy()
+    wide_hole[(axis > 1.1) & (axis < 1.6)] = np.nan
+    negative = x[3].copy()
+    negative[5:9] = -1.0  # the MIT "no data" marker
+    return axis, np.vstack([x, vis, nir, wide_hole, negative]).astype(np.float32)
+
+
+def _bins(axis, x):
+    return MX.bin_spectra(axis, x, GRID_UM, HALF_WIDTH_UM, MAX_GAP_UM)
+
+
+def test_bin_spectra_equals_twin_on_real_spectra():
+    for f in _real_files():
+        s = spectrum(f)
+        got = _bins(s.wavelength_um, s.reflectance[None])
+        want = twin.resample_bins(s.wavelength_um, s.reflectance[None], GRID_UM, HALF_WIDTH_UM, MAX_GAP_UM)
+        np.testing.assert_allclose(got, want, rtol=1e-12, equal_nan=True, err_msg=f)
+
+
+@pytest.mark.parametrize("max_gap_um", [0.0, 0.1, MAX_GAP_UM, 5.0])
+def test_bin_spectra_equals_twin_on_edge_cases(max_gap_um):
+    axis, x = _edge_batch()
+    got = MX.bin_spectra(axis, x, GRID_UM, HALF_WIDTH_UM, max_gap_um)
+    want = twin.resample_bins(axis, x, GRID_UM, HALF_WIDTH_UM, max_gap_um)
+    np.testing.assert_allclose(got, want, rtol=1e-6, equal_nan=True)  # float32 input
+    assert np.all(np.isnan(got[-5]))  # the all-NaN row of the fixture (before the cuts)
+
+
+def test_bin_spectra_leaves_wide_holes_missing_and_never_extrapolates():
+    axis = np.array([0.50, 0.60, 1.40, 1.50])
+    x = np.array([[1.0, 1.1, 1.5, 1.6]])
+    got = MX.bin_spectra(axis, x, GRID_UM, HALF_WIDTH_UM, 0.25)[0]
+    assert np.isnan(got[GRID_UM < 0.5]).all() and np.isnan(got[GRID_UM > 1.5]).all()
+    assert np.isnan(got[(GRID_UM > 0.65) & (GRID_UM < 1.35)]).all()  # 0.8 µm hole > 0.25
+    np.testing.assert_allclose(got[GRID_UM == 0.55], 1.05)  # 0.1 µm hole bridged linearly
+
+
+def _mixnorm_pair(binned, min_bins=MIN_BINS):
+    masks = MX.coverage_masks(M.reference_reflectance)
+    got = MX.mixnorm_batch(binned, M.reference_reflectance, M.reference_alpha, masks, 5, min_bins)
+    want = twin.mixnorm(binned, M.reference_reflectance, M.reference_alpha, 5, min_bins)
+    return got, want
+
+
+def test_mixnorm_equals_twin_on_real_spectra_and_edge_cases():
+    axis, x = _edge_batch()
+    rows = [_bins(axis, x)]
+    for f in _real_files():
+        s = spectrum(f)
+        rows.append(_bins(s.wavelength_um, s.reflectance[None]))
+    binned = np.vstack(rows)
+    (x_k, a_k, nn_k, status), (x_t, a_t, nn_t) = _mixnorm_pair(binned)
+    np.testing.assert_array_equal(nn_k, nn_t)
+    np.testing.assert_allclose(a_k, a_t, rtol=1e-12, equal_nan=True)
+    np.testing.assert_allclose(x_k, x_t, rtol=1e-10, atol=1e-12, equal_nan=True)
+    assert (status == MX.OK).sum() == len(binned) - 1  # only the all-NaN row is refused
+    assert status[len(x) - 5] == MX.TOO_FEW_BINS
+
+
+def test_mixnorm_refuses_too_few_bins_and_uncovered_bins():
+    row = np.full((2, N_BINS), np.nan)
+    row[0, 10 : 10 + MIN_BINS - 1] = 1.0  # one bin short
+    row[1, [0, 52]] = 1.0  # only references observed at both ends qualify: fine
+    (_x, _a, _nn, status), _ = _mixnorm_pair(row, min_bins=MIN_BINS)
+    assert status[0] == MX.TOO_FEW_BINS
+    (_x, _a, _nn, status), _ = _mixnorm_pair(row[1:], min_bins=2)
+    assert status[0] == MX.OK
+    none = np.full((1, N_BINS), np.nan)
+    none[0, :] = 1.0
+    masks = np.zeros(M.reference_reflectance.shape[0], np.uint64)  # nothing covers anything
+    out = MX.mixnorm_batch(none, M.reference_reflectance, M.reference_alpha, masks, 5, 1)
+    assert out[3][0] == MX.NO_REFERENCE and np.isnan(out[0]).all()
+
+
+@lru_cache(maxsize=1)
+def _feature_cases():
+    """54-feature rows: published samples (with/without pV, VIS-NIR and NIR-only) plus
+    edge cases built from them."""
+    from tests.test_mahlke_published import published
+
+    pub = published()["features"][::29].copy()
+    base = pub[0]
+    cases = [pub]
+    flat = np.zeros(54)
+    flat[53] = np.nan
+    red = base.copy()
+    red[:53] = np.linspace(-1.0, 1.5, 53)  # extremely red
+    holes = base.copy()
+    holes[20:30] = np.nan
+    vis = base.copy()
+    vis[20:53] = np.nan
+    nir = base.copy()
+    nir[:14] = np.nan
+    five = np.full(54, np.nan)
+    five[30:35] = base[30:35]
+    noisy = base + np.random.default_rng(4).normal(0, 0.05, 54)
+    pv_only = np.full(54, np.nan)
+    pv_only[53] = -0.7
+    empty = np.full(54, np.nan)
+    cases.append(np.vstack([flat, red, holes, vis, nir, five, noisy, pv_only, empty]))
+    return np.vstack(cases)
+
+
+@lru_cache(maxsize=1)
+def _scored():
+    x = _feature_cases()
+    args = (M.W, M.mu, M.xi, M.chol_omega, M.omega, M.noise_var, M.log_pi, M.score_gamma, M.score_offset)
+    return x, mcfa_batch(x, *args)
+
+
+def test_responsibilities_equal_twin():
+    x, (tau, _z, loglik) = _scored()
+    tau_t, loglik_t = twin.responsibilities(x, M)
+    np.testing.assert_allclose(tau, tau_t, atol=1e-9, equal_nan=True)
+    np.testing.assert_allclose(loglik, loglik_t, rtol=1e-10, atol=1e-8, equal_nan=True)
+    assert np.isnan(tau[-1]).all() and np.isfinite(tau[:-1]).all()  # only the empty row is NaN
+
+
+def test_latent_scores_equal_twin():
+    x, (tau, z, _) = _scored()
+    z_t = twin.latent_scores(x, tau, M)
+    np.testing.assert_allclose(z, z_t, rtol=1e-9, atol=1e-9, equal_nan=True)
+
+
+@pytest.mark.parametrize("variant", ["mahlke2022", "classy"])
+def test_tree_equals_twin(variant):
+    from tests.test_mahlke_published import published
+
+    pub = published()
+    x, (tau, z, _) = _scored()
+    rng = np.random.default_rng(7)
+    # published inputs, kernel-scored edge cases, and extreme albedos / latent scores
+    tau_all = np.vstack([pub["tau"][::23], tau[:-1], rng.dirichlet(np.full(50, 0.2), 40)])
+    z_all = np.vstack([pub["z"][::23], z[:-1], rng.normal(0, 1.5, (40, 4))])
+    pv = np.concatenate([pub["log_pv"][::23], x[:-1, 53], rng.choice([np.nan, -2.5, -1.0, -0.5, 0.0], 40)])
+    t = load_tree(variant)
+    got = tree_batch(tau_all, z_all, pv, len(t.classes), *t.kernel_args())
+    want = np.array([[twin.tree(a, b, c, M.tree, variant)[k] for k in t.classes]
+                     for a, b, c in zip(tau_all, z_all, pv, strict=True)])  # fmt: skip
+    np.testing.assert_allclose(got, want, atol=1e-12)
+
+
+def test_float32_spectra_give_the_float64_result():
+    axis, x = _edge_batch()
+    b32 = _bins(axis, x)
+    b64 = _bins(axis, x.astype(np.float64))
+    np.testing.assert_array_equal(b32, b64)  # the float32 values, read exactly
