@@ -24,6 +24,7 @@ from firmware.kernels.features import (
 )
 from firmware.kernels.pipeline import bus_demeo_pipeline
 from firmware.kernels.resample import resample_plan
+from firmware.kernels.thermal import thermal_model
 from firmware.taxonomy import CLASS_NAMES, DEMEO_GRID_UM, complex_of, load_demeo_model
 
 # Resampling onto the 41-point grid: mean within ±0.0125 µm (science notes §1.2: verified
@@ -69,6 +70,8 @@ class BusDeMeoResult:
     confidence: str | None = None
     flags: list[str] = field(default_factory=list)
     reason: str | None = None
+    thermal_excess: float | None = None  # thermal excess removed at 2.45 µm (0 = none)
+    thermal_temperature_k: float | None = None
 
     @property
     def classified(self) -> bool:
@@ -88,6 +91,11 @@ class BusDeMeoResult:
             "features": {k: v.to_dict() for k, v in self.features.items()},
             "flags": list(self.flags),
             "reason": self.reason,
+            "thermal_tail": {
+                "removed": bool(self.thermal_excess),
+                "excess_at_2p45um": self.thermal_excess,
+                "temperature_k": self.thermal_temperature_k,
+            },
         }
 
 
@@ -106,6 +114,9 @@ class BatchResult:
     edge_filled: np.ndarray  # (N,) bool: a grid end was held at the edge value
     first_um: np.ndarray  # (N,)
     last_um: np.ndarray  # (N,)
+    # (N, 2) thermal tail removed: excess at 2.45 µm (units of R(0.55); 0 = none) and the
+    # fitted temperature K (NaN = none); see firmware.kernels.thermal
+    thermal: np.ndarray | None = None
     class_names: tuple[str, ...] = CLASS_NAMES
 
     def __len__(self) -> int:
@@ -148,6 +159,12 @@ class BatchResult:
             flags.append("tree_indeterminate: PC scores outside every C/X region; class from the nearest C/X template")
         if self.edge_filled[i]:
             flags.append("edge_extrapolated: one grid point at an end held at the edge value")
+        excess, temp_k = (0.0, None) if self.thermal is None else self.thermal[i]
+        if excess > 0:
+            flags.append(
+                f"thermal_tail_removed: {excess:.3f} × R(0.55) at 2.45 µm fitted as ~{temp_k:.0f} K "
+                "thermal emission and subtracted before classification (Rivkin et al. 2005)"
+            )
         return BusDeMeoResult(
             source=source,
             cls=cls,
@@ -159,6 +176,8 @@ class BatchResult:
             agrees_with_templates=rank == 0,
             confidence="high" if rank == 0 else ("medium" if rank < 3 else "low"),
             flags=flags,
+            thermal_excess=float(excess),
+            thermal_temperature_k=None if excess <= 0 else float(temp_k),
         )
 
 
@@ -236,18 +255,20 @@ def classify_batch(wavelength_um, reflectance, error=None) -> BatchResult:
     model, tmpl_sr, inv_var = _kernel_constants()
     has_err = error is not None
     err = error if has_err else np.empty((0, 0))
-    cls, w, slope, pc, chi2, feats, status, edge, indet, cov = bus_demeo_pipeline(
+    cls, w, slope, pc, chi2, feats, status, edge, indet, cov, thermal = bus_demeo_pipeline(
         wl, refl, err, has_err,
         model.grid_um, GRID_HALF_WIDTH_UM, FEATURE_GRID_UM, FEATURE_RESAMPLE_HALF_WIDTH_UM,
         *resample_plan(wl, model.grid_um, GRID_HALF_WIDTH_UM),
         *resample_plan(wl, FEATURE_GRID_UM, FEATURE_RESAMPLE_HALF_WIDTH_UM),
         *feature_model(),
         model.eigenvectors, model.data_mean, model.template_mean, model.template_sigma,
-        inv_var, tmpl_sr, MAX_EDGE_STEPS, MAX_GAP_UM, MIN_POINTS, n_chunks_for(refl.shape[0]),
+        inv_var, tmpl_sr, *thermal_model(model.grid_um),
+        MAX_EDGE_STEPS, MAX_GAP_UM, MIN_POINTS, n_chunks_for(refl.shape[0]),
     )  # fmt: skip
     return BatchResult(
         class_index=cls, w=w, slope=slope, pc=pc, chi2=chi2, features=feats, status=status,
         tree_indeterminate=indet, edge_filled=edge, first_um=cov[:, 0], last_um=cov[:, 1],
+        thermal=thermal,
     )  # fmt: skip
 
 
@@ -277,10 +298,10 @@ def classify_grid(r41, detected, error41=None) -> BatchResult:
     model, tmpl_sr, inv_var = _kernel_constants()
     det_f = det.astype(np.float64)
     n = r41.shape[0]
-    cls, w, slope, pc, chi2, status, indet = K.classify_grid(
+    cls, w, slope, pc, chi2, status, indet, thermal = K.classify_grid(
         np.ascontiguousarray(r41), np.ascontiguousarray(err), has_err, det_f, model.grid_um,
         model.eigenvectors, model.data_mean, model.template_mean, model.template_sigma,
-        inv_var, tmpl_sr, MAX_EDGE_STEPS, n_chunks_for(n),
+        inv_var, tmpl_sr, MAX_EDGE_STEPS, *thermal_model(model.grid_um), n_chunks_for(n),
     )  # fmt: skip
     feats = np.full((n, len(FEATURE_NAMES), 4), np.nan)
     feats[:, :, 3] = det_f
@@ -293,6 +314,7 @@ def classify_grid(r41, detected, error41=None) -> BatchResult:
     return BatchResult(
         class_index=cls, w=w, slope=slope, pc=pc, chi2=chi2, features=feats, status=status,
         tree_indeterminate=indet, edge_filled=edge, first_um=first, last_um=last,
+        thermal=thermal,
     )  # fmt: skip
 
 

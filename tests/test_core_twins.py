@@ -7,6 +7,7 @@ import pytest
 
 from firmware import busdemeo
 from firmware.kernels import demeo, features, resample
+from firmware.kernels.thermal import thermal_model
 from firmware.taxonomy import DEMEO_GRID_UM
 from tests.spectra_fixtures import shared_axis_batch, spectrum, visnir_rows
 from tests.twins import core_twins as twin
@@ -108,11 +109,12 @@ def test_classify_grid_equals_twin_on_real_spectra_and_edge_cases(batch, has_err
     rng = np.random.default_rng(3)
     det = rng.integers(0, 2, size=(r41.shape[0], 3)).astype(float)  # exercise every feature branch
     err = np.full_like(r41, 0.01)
-    cls, w, slope, pc, chi2, status, indet = demeo.classify_grid(
+    cls, w, slope, pc, chi2, status, indet, thermal = demeo.classify_grid(
         r41, err, has_err, det, DEMEO_GRID_UM, model.eigenvectors, model.data_mean,
-        model.template_mean, model.template_sigma, inv_var, tmpl_sr, 1, 7,
+        model.template_mean, model.template_sigma, inv_var, tmpl_sr, 1,
+        *thermal_model(DEMEO_GRID_UM), 7,
     )  # fmt: skip
-    t_cls, t_w, t_slope, t_pc, t_chi2, t_status, t_indet, _ = twin.classify_grid(
+    t_cls, t_w, t_slope, t_pc, t_chi2, t_status, t_indet, _, t_thermal = twin.classify_grid(
         r41, err, has_err, det, DEMEO_GRID_UM, *_model_args(), 1
     )
     np.testing.assert_array_equal(status, t_status)
@@ -122,6 +124,7 @@ def test_classify_grid_equals_twin_on_real_spectra_and_edge_cases(batch, has_err
     np.testing.assert_array_equal(cls, t_cls)
     np.testing.assert_array_equal(w, t_w)
     np.testing.assert_array_equal(indet, t_indet)
+    np.testing.assert_allclose(thermal, t_thermal, rtol=1e-9, atol=1e-12, equal_nan=True)
     assert len(set(cls[status == 0].tolist())) >= 12  # many tree branches were exercised
 
 
@@ -139,7 +142,7 @@ def test_fused_pipeline_equals_the_chain_of_twins(batch, with_error):
         (features.FEATURE_WINDOWS_UM, features.FEATURE_CENTRE_UM, features.FEATURE_CENTRE_TOL_UM),
         _model_args(), busdemeo.MAX_EDGE_STEPS, busdemeo.MAX_GAP_UM, busdemeo.MIN_POINTS,
     )  # fmt: skip
-    cls, w, slope, pc, chi2, feats, status, edge, indet, cov = want
+    cls, w, slope, pc, chi2, feats, status, edge, indet, cov, thermal = want
     np.testing.assert_array_equal(got.status, status)
     np.testing.assert_array_equal(got.class_index, cls)
     np.testing.assert_array_equal(got.w, w)
@@ -150,6 +153,7 @@ def test_fused_pipeline_equals_the_chain_of_twins(batch, with_error):
     np.testing.assert_array_equal(got.tree_indeterminate, indet)
     np.testing.assert_allclose(got.first_um, cov[:, 0], equal_nan=True)
     np.testing.assert_array_equal(np.isnan(got.features), np.isnan(feats))
+    np.testing.assert_allclose(got.thermal, thermal, rtol=1e-9, atol=1e-12, equal_nan=True)
 
 
 def test_float32_and_float64_inputs_agree(batch):
@@ -171,3 +175,44 @@ def test_planned_resampling_equals_the_searching_kernel_on_complete_rows(batch, 
     for i, row in enumerate(complete):
         resample.resample_planned_one(row, idx, t, got[i])
     np.testing.assert_allclose(got, want, rtol=1e-12, equal_nan=True)
+
+
+def _thermal_cases():
+    """Normalised 41-point spectra: every labelled VIS-NIR file (NEOs with thermal tails
+    among them), a C-type template with injected ~350 K tails, and the edge cases."""
+    from firmware.kernels.thermal import planck_ratio
+
+    rows = visnir_rows()
+    r41 = np.vstack([
+        resample.resample_binned(spectrum(r["file"]).wavelength_um, spectrum(r["file"]).reflectance[None],
+                                 DEMEO_GRID_UM, busdemeo.GRID_HALF_WIDTH_UM)
+        for r in rows
+    ])  # fmt: skip
+    model = busdemeo._kernel_constants()[0]
+    c_type = model.template_mean[2]
+    tail = planck_ratio(DEMEO_GRID_UM, 350.0) / planck_ratio(2.45, 350.0)
+    injected = np.vstack([c_type + a * tail for a in (0.02, 0.05, 0.2, 0.6)])
+    g = DEMEO_GRID_UM
+    edge = np.vstack([
+        np.ones(41), 1 + 2.0 * (g - 0.55), np.where(g > 1.6, np.nan, c_type),
+        np.where((g > 2.0) & (g < 2.2), np.nan, c_type + 0.3 * tail),
+        c_type * (1 + np.random.default_rng(2).normal(0, 0.03, 41)),
+    ])  # fmt: skip
+    x = np.vstack([r41, injected, edge])
+    return x / x[:, [2]]
+
+
+def test_thermal_tail_kernel_equals_twin_on_real_spectra_and_edge_cases():
+    from firmware.kernels.thermal import thermal_tail_one
+
+    model = thermal_model(DEMEO_GRID_UM)
+    x = _thermal_cases()
+    n_detected = 0
+    for row in x:
+        got = row.copy()
+        ex, tk = thermal_tail_one(got, DEMEO_GRID_UM, *model)
+        want, t_ex, t_tk = twin.thermal_tail(row.copy(), DEMEO_GRID_UM)
+        np.testing.assert_allclose([ex, tk], [t_ex, t_tk], rtol=1e-7, atol=1e-9, equal_nan=True)
+        np.testing.assert_allclose(got, want, rtol=1e-7, atol=1e-9, equal_nan=True)
+        n_detected += ex > 0
+    assert 8 <= n_detected <= 60  # the real NEO tails and the injected ones, not everything

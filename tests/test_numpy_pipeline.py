@@ -19,3 +19,17 @@ def test_numpy_pipeline_agrees_with_the_fused_kernel_on_real_spectra():
     # different summation order, a dense argmin versus Newton-polished minima)
     assert np.mean(cls == got.class_index) >= 0.98
     assert np.mean(w == got.w) >= 0.98
+
+
+def test_numpy_thermal_tail_removal_agrees_with_the_kernel():
+    from firmware.kernels.thermal import thermal_model, thermal_tail_one
+    from firmware.taxonomy import DEMEO_GRID_UM
+    from tests.test_core_twins import _thermal_cases
+
+    x = _thermal_cases()
+    x = x[~np.isnan(x).any(axis=1)]
+    got = NumpyBusDeMeo(DEMEO_GRID_UM).remove_thermal_tail(x)
+    want = x.copy()
+    removed = [thermal_tail_one(row, DEMEO_GRID_UM, *thermal_model(DEMEO_GRID_UM))[0] for row in want]
+    assert sum(a > 0 for a in removed) >= 8
+    np.testing.assert_allclose(got, want, rtol=1e-7, atol=1e-9)

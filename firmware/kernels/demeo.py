@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from firmware._jit import njit_parallel, njit_serial, prange
+from firmware.kernels.thermal import thermal_tail_one
 
 # Class indices (order of firmware.taxonomy.CLASS_NAMES).
 A, B, C, CB, CG, CGH, CH, D, K, L, O, Q, R, S, SA, SQ, SR, SV, T, V, X, XC, XE, XK, XN = range(25)
@@ -237,24 +238,28 @@ def template_chi2(r41, e41, has_err, tmpl_mean, tmpl_sigma, tmpl_inv_var, chi2):
 
 @njit_serial
 def classify_one(r, e, has_err, det, grid, eig, mean, tmpl_mean, tmpl_sigma, tmpl_inv_var,
-                 tmpl_sr, max_edge_steps, rprime, pc_out, chi2_out):  # fmt: skip
-    """One spectrum on the grid (modified in place: edges filled, normalised).
+                 tmpl_sr, max_edge_steps, th_table, th_temps, th_index, th_gram, rprime, pc_out,
+                 chi2_out):  # fmt: skip
+    """One spectrum on the grid (modified in place: edges filled, normalised, thermal tail
+    removed when one is detected — see firmware.kernels.thermal).
 
-    Returns (class index, w flag, slope, status, edge points filled, tree indeterminate).
+    Returns (class index, w flag, slope, status, edge points filled, tree indeterminate,
+    thermal excess removed at 2.45 µm (0 = none), thermal temperature K (NaN = none)).
     An indeterminate tree (PC scores outside every C/X region) falls back to the C/X class
     with the smallest template χ²; the caller reports that as a flag."""
     filled = _fill_edges(r, max_edge_steps)
     if filled < 0:
-        return INDETERMINATE, False, np.nan, NO_COVERAGE, 0, False
+        return INDETERMINATE, False, np.nan, NO_COVERAGE, 0, False, 0.0, np.nan
     r55 = r[I055]
     if not r55 > 0.0:
-        return INDETERMINATE, False, np.nan, BAD_NORMALISATION, filled, False
+        return INDETERMINATE, False, np.nan, BAD_NORMALISATION, filled, False, 0.0, np.nan
     inv55 = 1.0 / r55
     for j in range(r.shape[0]):
         r[j] *= inv55
     if has_err:
         for j in range(r.shape[0]):
             e[j] *= inv55
+    excess, temp_k = thermal_tail_one(r, grid, th_table, th_temps, th_index, th_gram)
     s = _slope_and_pcs(r, grid, eig, mean, rprime, pc_out)
     template_chi2(r, e, has_err, tmpl_mean, tmpl_sigma, tmpl_inv_var, chi2_out)
     c, w = _tree(pc_out, s, r[0], rprime, tmpl_sr, det[FE] == 1.0, det[FH] == 1.0, det[FK] == 1.0)
@@ -265,18 +270,20 @@ def classify_one(r, e, has_err, det, grid, eig, mean, tmpl_mean, tmpl_sigma, tmp
             if chi2_out[CX_CLASSES[k]] < best:
                 best = chi2_out[CX_CLASSES[k]]
                 c = CX_CLASSES[k]
-    return c, w, s, OK, filled, indeterminate
+    return c, w, s, OK, filled, indeterminate, excess, temp_k
 
 
 @njit_parallel
 def classify_grid(r41_in, err41, has_err, feat_detected, grid, eig, mean, tmpl_mean, tmpl_sigma,
-                  tmpl_inv_var, tmpl_sr, max_edge_steps, n_chunks):  # fmt: skip
+                  tmpl_inv_var, tmpl_sr, max_edge_steps, th_table, th_temps, th_index, th_gram,
+                  n_chunks):  # fmt: skip
     """Bus-DeMeo on (N, 41) spectra already on the grid (not yet normalised): the stage kernel.
 
     `err41` (N, 41) 1σ errors (NaN = unknown, ignored unless has_err); `feat_detected` (N, 3)
-    e/h/k detections (1 = detected). Work is split into `n_chunks` chunks with scratch
-    allocated once per chunk. Returns class (N,), w (N,), slope (N,), pc (N,5),
-    chi2 (N,25) float32, status (N,), indeterminate (N,).
+    e/h/k detections (1 = detected); `th_*` the thermal-tail model (`thermal_model(grid)`).
+    Work is split into `n_chunks` chunks with scratch allocated once per chunk. Returns
+    class (N,), w (N,), slope (N,), pc (N,5), chi2 (N,25) float32, status (N,),
+    indeterminate (N,), thermal (N, 2) excess removed at 2.45 µm and temperature K.
     """
     n = r41_in.shape[0]
     g = r41_in.shape[1]
@@ -287,6 +294,7 @@ def classify_grid(r41_in, err41, has_err, feat_detected, grid, eig, mean, tmpl_m
     chi2 = np.full((n, tmpl_mean.shape[0]), np.nan, dtype=np.float32)
     status = np.zeros(n, np.int64)
     indet = np.zeros(n, np.bool_)
+    thermal = np.zeros((n, 2))
     chunk = (n + n_chunks - 1) // n_chunks
     for ch in prange(n_chunks):
         r = np.empty(g)
@@ -297,15 +305,17 @@ def classify_grid(r41_in, err41, has_err, feat_detected, grid, eig, mean, tmpl_m
             for j in range(g):
                 r[j] = r41_in[i, j]
                 e[j] = err41[i, j]
-            c, w, s, st, _f, ind = classify_one(
+            c, w, s, st, _f, ind, ex, tk = classify_one(
                 r, e, has_err, feat_detected[i], grid, eig, mean, tmpl_mean, tmpl_sigma,
-                tmpl_inv_var, tmpl_sr, max_edge_steps, rprime, pc[i], c2,
+                tmpl_inv_var, tmpl_sr, max_edge_steps, th_table, th_temps, th_index, th_gram,
+                rprime, pc[i], c2,
             )  # fmt: skip
             cls[i], wflag[i], slope[i], status[i], indet[i] = c, w, s, st, ind
+            thermal[i, 0], thermal[i, 1] = ex, tk
             if st == OK:
                 for k in range(c2.shape[0]):
                     chi2[i, k] = c2[k]
             else:
                 for k in range(pc.shape[1]):
                     pc[i, k] = np.nan
-    return cls, wflag, slope, pc, chi2, status, indet
+    return cls, wflag, slope, pc, chi2, status, indet, thermal

@@ -46,7 +46,7 @@ def bus_demeo_pipeline(
     wavelength_um, reflectance, error, has_err,
     grid, half_width_um, fine_grid, fine_half_width_um, plan41_idx, plan41_t, planf_idx, planf_t,
     f_starts, f_lengths, f_pinv, f_vander, f_mid, f_half, f_centre, f_tol,
-    eig, mean, tmpl_mean, tmpl_sigma, tmpl_inv_var, tmpl_sr,
+    eig, mean, tmpl_mean, tmpl_sigma, tmpl_inv_var, tmpl_sr, th_table, th_temps, th_index, th_gram,
     max_edge_steps, max_gap_um, min_points, n_chunks,
 ):  # fmt: skip
     """Classify (N, B) spectra sharing `wavelength_um` (B,) µm; float32 or float64 input.
@@ -54,7 +54,8 @@ def bus_demeo_pipeline(
     `error` is (N, B) 1σ (read only when has_err). The plans (`resample_plan` for the two
     grids) make complete rows (no missing value) resample without searching. Returns class (N,), w (N,), slope (N,),
     pc (N, 5), chi2 (N, 25) float32, features (N, 3, 4), status (N,), edge_filled (N,),
-    indeterminate (N,), coverage (N, 2) first/last µm.
+    indeterminate (N,), coverage (N, 2) first/last µm, thermal (N, 2) excess removed at
+    2.45 µm and temperature K (0, NaN = no thermal tail).
     """
     n = reflectance.shape[0]
     nb = reflectance.shape[1]
@@ -71,6 +72,8 @@ def bus_demeo_pipeline(
     edge = np.zeros(n, np.bool_)
     indet = np.zeros(n, np.bool_)
     cov = np.empty((n, 2))
+    thermal = np.zeros((n, 2))
+    thermal[:, 1] = np.nan
     lo_um = grid[0]
     hi_um = grid[g - 1]
     chunk = (n + n_chunks - 1) // n_chunks
@@ -112,9 +115,10 @@ def bus_demeo_pipeline(
                 _resample_binned_one(wavelength_um, erow, grid, half_width_um, e41)
             for f in range(nf):
                 det[f] = feats[i, f, 3]
-            c, w, s, st, filled, ind = classify_one(
+            c, w, s, st, filled, ind, ex, tk = classify_one(
                 r41, e41, has_err, det, grid, eig, mean, tmpl_mean, tmpl_sigma,
-                tmpl_inv_var, tmpl_sr, max_edge_steps, rprime, pc[i], c2,
+                tmpl_inv_var, tmpl_sr, max_edge_steps, th_table, th_temps, th_index, th_gram,
+                rprime, pc[i], c2,
             )  # fmt: skip
             if st == OK and gap > max_gap_um:
                 st = GAP
@@ -129,6 +133,8 @@ def bus_demeo_pipeline(
             slope[i] = s
             edge[i] = filled > 0
             indet[i] = ind
+            thermal[i, 0] = ex
+            thermal[i, 1] = tk
             for k in range(c2.shape[0]):
                 chi2[i, k] = c2[k]
-    return cls, wflag, slope, pc, chi2, feats, status, edge, indet, cov
+    return cls, wflag, slope, pc, chi2, feats, status, edge, indet, cov, thermal

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from firmware.kernels import demeo as K
+from firmware.kernels import thermal as TH
 
 
 def resample_linear(wavelength_um, reflectance, grid_um):
@@ -79,6 +80,45 @@ def measure_features(fine, grid_um, windows, centres, tols, min_depth=0.01, n_si
             det = (0 < k < n_dense - 1) and abs(centre - centres[f]) <= tols[f] and depth >= min_depth and depth >= n_sigma * sigma
             out[i, f] = [depth, centre, sigma, float(det)]
     return out
+
+
+def thermal_tail(r, grid):
+    """Thermal tail (firmware.kernels.thermal docstring): Band I gate; R = a + bλ + A·P_T(λ)
+    over 1.50–2.45 µm by np.linalg.lstsq for each T; detection rule; subtraction.
+    Returns (r, excess, T)."""
+    def at(um):
+        return int(np.argmin(np.abs(grid - um)))
+
+    c0, c1 = at(TH.BAND_I_CONT_UM[0]), at(TH.BAND_I_CONT_UM[1])
+    if np.isnan(r[c0:]).any():
+        return r, 0.0, np.nan
+    band = slice(at(TH.BAND_I_UM[0]), at(TH.BAND_I_UM[1]) + 1)
+    cont = np.interp(grid[band], [grid[c0], grid[c1]], [r[c0], r[c1]])
+    if np.max(1 - r[band] / cont) >= TH.MAX_BAND_I_DEPTH:
+        return r, 0.0, np.nan
+    c2_um_k, t_sun = 14387.768775, 5772.0  # CODATA 2018 hc/k; IAU 2015 B3
+
+    def shape(t):
+        ratio = np.expm1(c2_um_k / (grid * t_sun)) / np.expm1(c2_um_k / (grid * t))
+        return ratio / ratio[-1]
+
+    fit = slice(at(TH.FIT_LO_UM), None)
+    x, y = grid[fit], r[fit]
+
+    def lstsq(design):
+        coef = np.linalg.lstsq(design, y, rcond=None)[0]
+        return coef, np.sum((y - design @ coef) ** 2), design
+
+    fits = []
+    for t in TH.T_GRID_K:
+        coef, ss, design = lstsq(np.column_stack([np.ones_like(x), x, shape(t)[fit]]))
+        fits.append((ss, coef[2], t, design))
+    ss, amp, t, design = min(fits, key=lambda f: f[0])
+    _, ss_parabola, _ = lstsq(np.column_stack([np.ones_like(x), x, x * x]))
+    sigma_amp = np.sqrt(ss / (y.size - 3) * np.linalg.inv(design.T @ design)[2, 2])
+    if amp >= TH.MIN_EXCESS and amp >= TH.N_SIGMA * sigma_amp and ss < ss_parabola:
+        return r - amp * shape(t), amp, t
+    return r, 0.0, np.nan
 
 
 def slope_and_pcs(r41_normalised, grid, eig, mean):
@@ -171,6 +211,8 @@ def classify_grid(r41_in, err41, has_err, feat_detected, grid, eig, mean, tmpl_m
     status = np.zeros(n, int)
     indet = np.zeros(n, bool)
     filled = np.zeros(n, int)
+    thermal = np.zeros((n, 2))
+    thermal[:, 1] = np.nan
     for i in range(n):
         r = np.array(r41_in[i], dtype=np.float64)
         valid = np.flatnonzero(~np.isnan(r))
@@ -188,6 +230,7 @@ def classify_grid(r41_in, err41, has_err, feat_detected, grid, eig, mean, tmpl_m
             continue
         e = np.nan_to_num(err41[i] / r[2], nan=0.0) if has_err else np.zeros_like(r)
         r = r / r[2]
+        r, thermal[i, 0], thermal[i, 1] = thermal_tail(r, grid)
         s, rprime, p = slope_and_pcs(r, grid, eig, mean)
         slope[i], pc[i] = s, p
         chi2[i] = np.mean((r - tmpl_mean) ** 2 / (tmpl_sigma**2 + e**2), axis=1)
@@ -196,7 +239,7 @@ def classify_grid(r41_in, err41, has_err, feat_detected, grid, eig, mean, tmpl_m
         if cls[i] == K.INDETERMINATE:
             indet[i] = True
             cls[i] = CX[int(np.argmin(chi2[i][CX]))]
-    return cls, wflag, slope, pc, chi2, status, indet, filled
+    return cls, wflag, slope, pc, chi2, status, indet, filled, thermal
 
 
 def bus_demeo_pipeline(wavelength_um, reflectance, error, grid, hw, fine_grid, fine_hw, feature_args, model_args, max_edge_steps, max_gap_um, min_points):
@@ -212,7 +255,7 @@ def bus_demeo_pipeline(wavelength_um, reflectance, error, grid, hw, fine_grid, f
         e41 = resample_binned(wavelength_um, err, grid, hw)
     else:
         e41 = np.full_like(r41, np.nan)
-    cls, w, slope, pc, chi2, status, indet, filled = classify_grid(r41, e41, has_err, feats[:, :, 3], grid, *model_args, max_edge_steps)
+    cls, w, slope, pc, chi2, status, indet, filled, thermal = classify_grid(r41, e41, has_err, feats[:, :, 3], grid, *model_args, max_edge_steps)
     n_valid = np.sum(~np.isnan(refl), axis=1)
     status[(status == K.OK) & (cov[:, 2] > max_gap_um)] = K.GAP
     status[n_valid < min_points] = K.TOO_FEW
@@ -223,4 +266,5 @@ def bus_demeo_pipeline(wavelength_um, reflectance, error, grid, hw, fine_grid, f
     chi2[bad] = np.nan
     w[bad] = False
     indet[bad] = False
-    return cls, w, slope, pc, chi2, feats, status, (filled > 0) & ~bad, indet, cov[:, :2]
+    thermal[bad] = [0.0, np.nan]
+    return cls, w, slope, pc, chi2, feats, status, (filled > 0) & ~bad, indet, cov[:, :2], thermal

@@ -12,6 +12,7 @@ import numpy as np
 
 from firmware.busdemeo import GRID_HALF_WIDTH_UM, _kernel_constants
 from firmware.kernels import demeo as K
+from firmware.kernels import thermal as TH
 from firmware.kernels.features import (
     ANCHOR_POINTS,
     FEATURE_CENTRE_TOL_UM,
@@ -57,9 +58,43 @@ class NumpyBusDeMeo:
             t = (x - mid) / half
             v = np.vander(t, 5, increasing=True)
             self.windows.append((idx, t, v, np.linalg.pinv(v), np.vander(td, 5, increasing=True), mid + half * td, c, tol))
+        self.thermal = self._thermal_designs(grid)
         dx = grid - grid.mean()
         self.slope_w = dx / (dx @ dx)  # least-squares slope = R @ slope_w
         self.keep = np.delete(np.arange(grid.size), K.I055)
+
+    @staticmethod
+    def _thermal_designs(grid):
+        at = lambda um: int(np.argmin(np.abs(grid - um)))  # noqa: E731
+        fit = np.flatnonzero(grid >= grid[at(TH.FIT_LO_UM)])
+        x = grid[fit]
+        shapes = np.array([TH.planck_ratio(grid, t) / TH.planck_ratio(grid[-1], t) for t in TH.T_GRID_K])
+        designs = [np.column_stack([np.ones_like(x), x, p[fit]]) for p in shapes]
+        designs.append(np.column_stack([np.ones_like(x), x, x * x]))
+        band = np.arange(at(TH.BAND_I_UM[0]), at(TH.BAND_I_UM[1]) + 1)
+        return fit, shapes, designs, band, at(TH.BAND_I_CONT_UM[0]), at(TH.BAND_I_CONT_UM[1])
+
+    def remove_thermal_tail(self, r):
+        """firmware.kernels.thermal on a block of normalised 41-point spectra, whole-array."""
+        grid = self.model.grid_um
+        fit, shapes, designs, band, c0, c1 = self.thermal
+        t = (grid[band] - grid[c0]) / (grid[c1] - grid[c0])
+        cont = r[:, [c0]] + (r[:, [c1]] - r[:, [c0]]) * t
+        gate = np.max(1 - r[:, band] / cont, axis=1) < TH.MAX_BAND_I_DEPTH
+        y = r[:, fit]
+        ss, amp, var_a = [], [], []
+        for d in designs:
+            coef = y @ np.linalg.pinv(d).T
+            ss.append(((y - coef @ d.T) ** 2).sum(1))
+            amp.append(coef[:, 2])
+            var_a.append(np.linalg.inv(d.T @ d)[2, 2])
+        ss, amp = np.array(ss), np.array(amp)
+        k = np.argmin(ss[:-1], axis=0)
+        i = np.arange(r.shape[0])
+        a, best = amp[k, i], ss[k, i]
+        sigma = np.sqrt(best / (fit.size - 3) * np.array(var_a)[k])
+        det = gate & (a >= TH.MIN_EXCESS) & (a >= TH.N_SIGMA * sigma) & (best < ss[-1])
+        return r - np.where(det, a, 0.0)[:, None] * shapes[k]
 
     def features(self, fine: np.ndarray) -> np.ndarray:
         """(N, 3) detections, the stated rule of firmware.kernels.features."""
@@ -89,7 +124,7 @@ class NumpyBusDeMeo:
         x = x.astype(np.float64)
         r = x @ self.m41.T
         det = self.features(x @ self.mfine.T)
-        r = r / r[:, [K.I055]]
+        r = self.remove_thermal_tail(r / r[:, [K.I055]])
         slope = r @ self.slope_w
         rprime = r / (1 + slope[:, None] * (grid - 0.55))
         pc = (rprime[:, self.keep] - m.data_mean) @ m.eigenvectors.T

@@ -1,0 +1,152 @@
+"""Thermal tail: detect and remove thermal emission beyond 2 µm in low-albedo spectra.
+
+A dark near-Earth object observed within ~1.3 AU of the Sun emits enough heat that its
+thermal flux adds to the reflected sunlight beyond ~2.1 µm: the "reflectance" rises
+steeply towards 2.45 µm and the Bus-DeMeo slope and PC scores are wrong (a C-type can land
+in Q). Rivkin, Binzel & Bus 2005 (Icarus 175, 175) measure this excess against the
+reflectance continuum extrapolated from shorter wavelengths; Binzel et al. 2019 (MITHNEOS)
+published thermally corrected versions of such spectra (the `_xth` files) and classified
+those. We do the same without knowing the heliocentric distance or albedo:
+
+1. Gate: only spectra without a silicate Band I (depth < MAX_BAND_I_DEPTH, continuum from
+   0.75 to 1.50 µm) are tested. Thermal tails matter for dark (C/B/D/X) bodies, and a
+   silicate Band II would make the straight reflected continuum below invalid.
+2. Model over FIT_LO_UM–2.45 µm: R(λ) = a + b·λ + A·P_T(λ) — a straight reflected continuum
+   plus thermal emission, where P_T(λ) = [B_λ(T)/B_λ(T_sun)] / [same at 2.45 µm] is the
+   thermal-to-solar flux ratio of blackbodies (Planck's law), normalised so that A is the
+   excess at 2.45 µm in units of R(0.55). For each T of T_GRID_K (NEATM sub-solar
+   temperatures of NEOs at 0.9–1.5 AU, Harris 1998) (a, b, A) is a linear least-squares fit
+   (Gram inverses precomputed); the T with the smallest residual wins. Fitting the line and
+   the tail together avoids the bias of extrapolating a line that the tail already lifts.
+3. Detected when A ≥ MIN_EXCESS, A ≥ N_SIGMA·σ_A (σ_A from the fit's covariance), and the
+   Planck model fits better than a parabola with as many parameters (a smooth curvature,
+   e.g. an L-type's 2 µm spinel band and the rise after it, is not a thermal tail).
+4. Removal: R(λ) ← R(λ) − A·P_T(λ) on the whole grid (negligible below 2 µm).
+
+Checked on the 12 Binzel 2019 pairs (tests/test_busdemeo_real.py): after removal the
+2.1–2.45 µm reflectance matches the authors' `_xth` version to a few per cent.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from firmware._jit import njit_serial
+
+C2_UM_K = 14387.768775  # second radiation constant hc/k in µm·K (CODATA 2018)
+T_SUN_K = 5772.0  # nominal solar effective temperature (IAU 2015 Resolution B3)
+T_GRID_K = np.arange(250.0, 451.0, 10.0)  # candidate surface temperatures
+FIT_LO_UM = 1.50  # continuum and tail are fitted together from here to the grid's end
+BAND_I_CONT_UM = (0.75, 1.50)  # Band I continuum tie points
+BAND_I_UM = (0.85, 1.10)  # Band I minimum searched here
+MAX_BAND_I_DEPTH = 0.05  # S/Q/V/A Band I depths are ≳ 10 %; C/X/D/B ≲ a few per cent
+MIN_EXCESS = 0.03  # 3 % of R(0.55) at 2.45 µm: below that the tail does not move a class
+N_SIGMA = 3.0
+
+
+
+def planck_ratio(wavelength_um, temperature_k):
+    """B_λ(T) / B_λ(T_sun) up to a constant factor (Planck's law; the λ⁻⁵ cancels)."""
+    lam = np.asarray(wavelength_um, dtype=np.float64)
+    return np.expm1(C2_UM_K / (lam * T_SUN_K)) / np.expm1(C2_UM_K / (lam * temperature_k))
+
+
+@lru_cache(maxsize=4)
+def _thermal_model_cached(grid_key: tuple):
+    grid = np.array(grid_key)
+    table = np.array([planck_ratio(grid, t) / planck_ratio(grid[-1], t) for t in T_GRID_K])
+
+    def idx(um):
+        return int(np.argmin(np.abs(grid - um)))
+
+    index = np.array([
+        idx(FIT_LO_UM), idx(BAND_I_CONT_UM[0]), idx(BAND_I_CONT_UM[1]),
+        idx(BAND_I_UM[0]), idx(BAND_I_UM[1]),
+    ], dtype=np.int64)  # fmt: skip
+    x = grid[index[0] :]
+    gram_inv = np.empty((T_GRID_K.size + 1, 3, 3))
+    for k in range(T_GRID_K.size):
+        design = np.column_stack([np.ones_like(x), x, table[k, index[0] :]])
+        gram_inv[k] = np.linalg.inv(design.T @ design)
+    design = np.column_stack([np.ones_like(x), x, x * x])  # the parabola (last entry)
+    gram_inv[-1] = np.linalg.inv(design.T @ design)
+    return table, T_GRID_K.copy(), index, gram_inv
+
+
+def thermal_model(grid_um):
+    """Constants for the kernel on `grid_um`: the Planck table (n_T, G) normalised to 1 at the
+    last grid point, the temperatures (n_T,) K, the grid indices (fit start, Band I continuum
+    lo/hi, Band I search lo/hi) and the (n_T + 1, 3, 3) inverse Gram matrices of the fits
+    (one per temperature, then the parabola's)."""
+    grid = np.asarray(grid_um, dtype=np.float64)
+    if grid[0] > BAND_I_CONT_UM[0] or grid[-1] < 2.4:
+        raise ValueError(f"the thermal-tail model needs a grid over 0.75–2.4 µm, got {grid[0]}–{grid[-1]}")
+    return _thermal_model_cached(tuple(np.round(grid, 6)))
+
+
+@njit_serial
+def _solve3(g, y0, y1, y2):
+    """c = G y for a 3×3 G; returns c and cᵀy (the explained sum of squares)."""
+    c0 = g[0, 0] * y0 + g[0, 1] * y1 + g[0, 2] * y2
+    c1 = g[1, 0] * y0 + g[1, 1] * y1 + g[1, 2] * y2
+    c2 = g[2, 0] * y0 + g[2, 1] * y1 + g[2, 2] * y2
+    return c0, c1, c2, c0 * y0 + c1 * y1 + c2 * y2
+
+
+@njit_serial
+def thermal_tail_one(r, grid, table, temps, index, gram_inv):
+    """Detect and remove a thermal tail from one normalised spectrum `r` on `grid` (in place).
+
+    Returns (excess at the last grid point removed, temperature K); (0, NaN) when nothing
+    was removed. NaN anywhere from the Band I continuum on → nothing done."""
+    f0, c0, c1, b0, b1 = index[0], index[1], index[2], index[3], index[4]
+    n = grid.shape[0]
+    for j in range(c0, n):
+        if np.isnan(r[j]):
+            return 0.0, np.nan
+    # 1. Band I gate
+    rc0, rc1 = r[c0], r[c1]
+    worst = 0.0
+    for j in range(b0, b1 + 1):
+        cont = rc0 + (rc1 - rc0) * (grid[j] - grid[c0]) / (grid[c1] - grid[c0])
+        d = 1.0 - r[j] / cont
+        if d > worst:
+            worst = d
+    if worst >= MAX_BAND_I_DEPTH:
+        return 0.0, np.nan
+    # 2. least squares via Xᵀr: Σr, Σλr, Σλ²r are shared; ΣP_T r per temperature
+    s0 = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    rr = 0.0
+    for j in range(f0, n):
+        s0 += r[j]
+        s1 += grid[j] * r[j]
+        s2 += grid[j] * grid[j] * r[j]
+        rr += r[j] * r[j]
+    m = n - f0
+    nt = table.shape[0]
+    best_ss = np.inf
+    best_a = 0.0
+    best_k = -1
+    for k in range(nt):
+        sp = 0.0
+        for j in range(f0, n):
+            sp += table[k, j] * r[j]
+        _a, _b, amp, explained = _solve3(gram_inv[k], s0, s1, sp)
+        ss = rr - explained
+        if ss < best_ss:
+            best_ss, best_a, best_k = ss, amp, k
+    _a, _b, _c, explained = _solve3(gram_inv[nt], s0, s1, s2)
+    ss_parabola = rr - explained
+    # 3. detection
+    var = max(best_ss, 0.0) / max(m - 3, 1)
+    sigma_a = np.sqrt(var * gram_inv[best_k, 2, 2])
+    if not (best_a >= MIN_EXCESS and best_a >= N_SIGMA * sigma_a and best_ss < ss_parabola):
+        return 0.0, np.nan
+    # 4. removal
+    for j in range(n):
+        r[j] -= best_a * table[best_k, j]
+    return best_a, temps[best_k]
