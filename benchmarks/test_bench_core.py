@@ -11,6 +11,7 @@ from benchmarks.data import make_inputs, sizes
 from firmware import busdemeo
 from firmware._jit import njit_parallel, prange
 from firmware.kernels import demeo, features, resample
+from firmware.kernels.thermal import thermal_model
 from tests.twins.numpy_pipeline import NumpyBusDeMeo
 
 SIZES = sizes()
@@ -115,7 +116,8 @@ def test_tree_numba(benchmark, n, numba_impl):
     det = np.zeros((n, 3))
     chunks = busdemeo.n_chunks_for(n)
     args = (r41, r41, False, det, model.grid_um, model.eigenvectors, model.data_mean,
-            model.template_mean, model.template_sigma, inv_var, tmpl_sr, 1, chunks)  # fmt: skip
+            model.template_mean, model.template_sigma, inv_var, tmpl_sr, 1,
+            *thermal_model(model.grid_um), chunks)  # fmt: skip
     run(benchmark, lambda: demeo.classify_grid(*args), n)
     record(benchmark, numba_impl, n, r41.shape[1])
 
@@ -130,7 +132,7 @@ def test_tree_numpy(benchmark, n):
     def tree():
         for i in range(0, n, 8192):
             r = r41[i : i + 8192]
-            r = r / r[:, [demeo.I055]]
+            r = nb.remove_thermal_tail(r / r[:, [demeo.I055]])
             slope = r @ nb.slope_w
             rprime = r / (1 + slope[:, None] * (nb.model.grid_um - 0.55))
             pc = (rprime[:, nb.keep] - nb.model.data_mean) @ nb.model.eigenvectors.T
