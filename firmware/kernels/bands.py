@@ -95,19 +95,21 @@ def _poly(c, t):
 
 @njit_serial
 def poly_min(c):
-    """(t, p(t)) of the minimum of the polynomial c (increasing order) over [−1, 1]: a coarse
-    scan, then Newton steps on p′ = 0 kept within one coarse step; edges stay exact."""
+    """(t, p(t)) of the minimum of the polynomial c (increasing order) over [−1, 1].
+
+    The best interior point of a coarse scan is polished by Newton steps on p′ = 0 (kept
+    within one coarse step) and then compared with both edges, so an interior minimum that
+    falls between coarse points is never lost to an edge (exact for the cubic: one interior
+    minimum at most)."""
     step = 2.0 / (N_COARSE - 1)
     best = np.inf
-    tbest = -1.0
-    for k in range(N_COARSE):
+    tbest = 0.0
+    for k in range(1, N_COARSE - 1):
         t = -1.0 + k * step
         v = _poly(c, t)
         if v < best:
             best = v
             tbest = t
-    if tbest <= -1.0 or tbest >= 1.0:
-        return tbest, best
     lo = tbest - step
     hi = tbest + step
     t = tbest
@@ -121,6 +123,11 @@ def poly_min(c):
         if d2 <= 0.0:
             break
         t = min(hi, max(lo, t - d1 / d2))
+        v = _poly(c, t)
+        if v < best:
+            best = v
+            tbest = t
+    for t in (-1.0, 1.0):
         v = _poly(c, t)
         if v < best:
             best = v
