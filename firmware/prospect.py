@@ -63,7 +63,9 @@ def group_of(bus_demeo_cls: str | None, mahlke_cls: str | None = None) -> int:
         base = bus_demeo_cls[:-1] if bus_demeo_cls.endswith("w") and len(bus_demeo_cls) > 1 else bus_demeo_cls
     g = BUS_DEMEO_GROUP.get(base, G_UNKNOWN)
     if mahlke_cls:
-        mc = mahlke_cls.rstrip("ehk") or mahlke_cls  # feature flags (e.g. "Mk", "Pe") dropped
+        mc = mahlke_cls  # drop trailing feature flags ("Mk", "Pe", "Eek") but keep class "Ch"
+        while mc not in MAHLKE_GROUP and len(mc) > 1 and mc[-1] in "ehk":
+            mc = mc[:-1]
         mg = MAHLKE_GROUP.get(mc, G_UNKNOWN)
         if g == G_UNKNOWN or (g == G_X and mg in (G_M, G_E, G_P)) or (mg == G_HYDRATED):
             g = mg

@@ -181,3 +181,120 @@ def band_pipeline(wavelength_um, reflectance, error, z):
             if ok.size >= (z.shape[0] + 1) // 2 and ok.size >= 2 and np.isfinite(values[i, c]):
                 sigma[i, c] = np.std(ok, ddof=1)
     return values, sigma, status, noise
+
+
+# --- mineralogy (firmware.mineralogy.calibrate) ----------------------------------------------
+
+def gaffey2002(bic, biic):
+    """Gaffey et al. 2002 equations, iterated from the low-Ca Band II equation."""
+    fs, wo = 268.2 * biic - 483.7, None
+    for _ in range(12):
+        if fs > 50:
+            return None
+        wo_new = 347.9 * bic - 313.6 if fs < 10 else (456.2 * bic - 416.9 if fs < 25 else 418.9 * bic - 380.9)
+        if wo_new > 50:
+            return None
+        if wo_new < 11:
+            fs_new = 268.2 * biic - 483.7
+        elif wo_new < 30:
+            fs_new = 57.5 * biic - 72.7
+        elif wo_new < 45:
+            fs_new = -12.9 * biic + 45.9
+        else:
+            fs_new = -118.0 * biic + 278.5
+        if abs(fs_new - fs) < 1e-9 and wo_new == wo:
+            return wo_new, fs_new
+        wo, fs = wo_new, fs_new
+    return None
+
+
+RELATIONS = {
+    0: ("bar", lambda bic, biic, bar: -0.242 * bar + 0.728),
+    1: ("bic", lambda bic, biic, bar: 242.5 * bic - 204.5),
+    2: ("bic", lambda bic, biic, bar: 205.9 * bic - 168.7),
+    3: ("bic", lambda bic, biic, bar: -879.1 * bic**2 + 1824.9 * bic - 921.7),
+    4: ("bar", lambda bic, biic, bar: 0.417 * bar + 0.052),
+    5: ("bar", lambda bic, biic, bar: -11.27 * bar**2 + 0.3012 * bar + 0.956),
+    6: ("bic", lambda bic, biic, bar: 1023.4 * bic - 913.82),
+    7: ("both", lambda bic, biic, bar: (gaffey2002(bic, biic) or (np.nan,))[0]),
+    8: ("both", lambda bic, biic, bar: (gaffey2002(bic, biic) or (np.nan, np.nan))[1]),
+}
+
+
+def calibrate(values, sigma, class_index, table, domain, sigma_cal):
+    """Twin of firmware.mineralogy.calibrate: codes 0 applied, 1 not measured, 2 out of
+    domain, 3 not for class, 4 no convergence; σ by analytic-free central differences."""
+    n, nq = values.shape[0], domain.shape[0]
+    est, sig, code = np.full((n, nq), np.nan), np.full((n, nq), np.nan), np.zeros((n, nq), int)
+    for i in range(n):
+        bic, biic, bar = values[i, K.BIC], values[i, K.BIIC], values[i, K.BAR]
+        sb, sbb, sr = sigma[i, K.BIC], sigma[i, K.BIIC], sigma[i, K.BAR]
+        c = class_index[i]
+        allowed = table[-1] if c < 0 or c >= table.shape[0] - 1 else table[c]
+        for q in range(nq):
+            kind, f = RELATIONS[q]
+            needs = {"bar": [bar], "bic": [bic], "both": [bic, biic]}[kind]
+            if not allowed[q]:
+                code[i, q] = 3
+            elif any(np.isnan(v) for v in needs):
+                code[i, q] = 1
+            elif (not np.isnan(bic) and not domain[q, 0] <= bic <= domain[q, 1]) or (
+                not np.isnan(bar) and not domain[q, 2] <= bar <= domain[q, 3]
+            ):
+                code[i, q] = 2
+            elif kind == "both" and np.isnan(bar):
+                code[i, q] = 1
+            elif np.isnan(f(bic, biic, bar)):
+                code[i, q] = 4
+            else:
+                v = f(bic, biic, bar)
+                var = 0.0 if np.isnan(sigma_cal[q]) else sigma_cal[q] ** 2
+                h = 1e-4
+                parts = {"bar": [(2, sr)], "bic": [(0, sb)], "both": [(0, sb), (1, sbb)]}[kind]
+                for which, s in parts:
+                    if np.isnan(s):
+                        continue
+                    args_p, args_m = [bic, biic, bar], [bic, biic, bar]
+                    args_p[which] += h
+                    args_m[which] -= h
+                    d = (f(*args_p) - f(*args_m)) / (2 * h)
+                    if not np.isnan(d):
+                        var += (d * s) ** 2
+                est[i, q], sig[i, q] = v, (np.sqrt(var) if var > 0 else np.nan)
+    return est, sig, code
+
+
+# --- verdict levels (firmware.prospect.levels) -----------------------------------------------
+
+def prospect_levels(group, h_detected, band1_ok, slope, albedo):
+    from firmware import prospect as P
+
+    out, score = [], []
+    for g, h, b, s, a in zip(group, h_detected, band1_ok, slope, albedo, strict=True):
+        water = (P.HIGH if h == 1 else P.MODERATE if g == P.G_HYDRATED else
+                 P.POSSIBLE if g in (P.G_C, P.G_P) else P.UNLIKELY if g == P.G_MAFIC or h == 0
+                 else P.UNKNOWN)  # fmt: skip
+        if g in (P.G_E, P.G_P):
+            metal = P.UNLIKELY
+        elif g in (P.G_X, P.G_M):
+            alb = "M" if g == P.G_M else (None if np.isnan(a) else "P" if a < 0.10 else "M" if a <= 0.30 else "E")
+            if not np.isnan(s) and s <= 0:
+                metal = P.POSSIBLE
+            elif alb == "M":
+                metal = P.HIGH if b != 1 else P.MODERATE
+            else:
+                metal = P.MODERATE if alb is None else P.UNLIKELY
+        elif g in (P.G_C, P.G_HYDRATED, P.G_MAFIC, P.G_OTHER) or b == 1:
+            metal = P.UNLIKELY
+        else:
+            metal = P.UNKNOWN
+        if b == 1:
+            sil = P.HIGH if g == P.G_MAFIC else P.POSSIBLE
+        elif g != P.G_UNKNOWN and b == 0:
+            sil = P.UNLIKELY
+        else:
+            sil = P.POSSIBLE if g == P.G_MAFIC else P.UNKNOWN
+        out.append((water, metal, sil))
+        best = max(water, metal)
+        score.append(np.nan if best < 0 else best / 3)
+    return np.array(out), np.array(score)
