@@ -255,13 +255,15 @@ def _log_albedo(albedo, n: int) -> np.ndarray:
 
 
 def classify_batch(
-    wavelength_um, reflectance, *, albedo=None, tree: str = "mahlke2022"
+    wavelength_um, reflectance, *, albedo=None, tree: str = "mahlke2022", references=None
 ) -> MahlkeBatch:
     """Classify (N, B) spectra sharing the axis `wavelength_um` (B,) in µm.
 
     NaN or ≤ 0 reflectance = missing. `albedo`: None, one pV for all, or (N,) with NaN for
     unknown. `tree`: "mahlke2022" (the published catalogue, default) or "classy" (its later
-    rules; see `firmware.mahlke_tree`)."""
+    rules; see `firmware.mahlke_tree`). `references`: optional bool mask over the published
+    reference spectra that mixnorm may use (default all) — for leave-one-asteroid-out
+    validation, since a published asteroid is otherwise its own nearest reference."""
     if tree not in TREE_VARIANTS:
         raise InputError(f"tree must be one of {TREE_VARIANTS}, not {tree!r}")
     wl, refl = _validate(wavelength_um, reflectance)
@@ -271,7 +273,7 @@ def classify_batch(
     consts = load_tree(tree)
     binned = MX.bin_spectra(wl, refl, model.grid_um, model.half_width_um, MAX_GAP_UM)
     x, alpha, neighbours, status = MX.mixnorm_batch(
-        binned, model.reference_reflectance, model.reference_alpha, _reference_masks(),
+        binned, model.reference_reflectance, model.reference_alpha, _masks_for(references),
         N_NEIGHBOURS, MIN_BINS,
     )  # fmt: skip
     feats = np.empty((n, N_FEATURES))
@@ -330,8 +332,19 @@ def _reference_masks() -> np.ndarray:
     return MX.coverage_masks(load_mahlke_model().reference_reflectance)
 
 
+def _masks_for(references) -> np.ndarray:
+    """Coverage masks with the excluded references emptied (an empty mask covers nothing)."""
+    masks = _reference_masks()
+    if references is None:
+        return masks
+    keep = np.asarray(references)
+    if keep.dtype != bool or keep.shape != masks.shape:
+        raise InputError(f"references must be a bool mask of shape {masks.shape}, got {keep.dtype} {keep.shape}")
+    return np.where(keep, masks, np.uint64(0))
+
+
 def classify(wavelength_um, reflectance, error=None, *, albedo=None, source: str = "",
-             tree: str = "mahlke2022") -> MahlkeResult:  # fmt: skip
+             tree: str = "mahlke2022", references=None) -> MahlkeResult:  # fmt: skip
     """Classify one spectrum given on its own wavelength axis (µm); `albedo` = pV or None.
 
     `error` is accepted for symmetry with Bus-DeMeo and checked for shape; the MCFA carries
@@ -348,7 +361,8 @@ def classify(wavelength_um, reflectance, error=None, *, albedo=None, source: str
         )
     if albedo is not None and np.ndim(albedo) != 0:
         raise InputError("albedo of one spectrum must be one number (pV) or None")
-    return classify_batch(wl, refl[None, :], albedo=albedo, tree=tree).result(0, source)
+    batch = classify_batch(wl, refl[None, :], albedo=albedo, tree=tree, references=references)
+    return batch.result(0, source)
 
 
 def classify_spectrum(spectrum, *, albedo=None, tree: str = "mahlke2022") -> MahlkeResult:
