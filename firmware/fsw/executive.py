@@ -1,0 +1,385 @@
+"""The flight executive: boots the flight software, runs its rate groups on the injected
+clock, and is the single door between the software and its environment.
+
+Environment → software: `receive_tc(raw, t_ns)` (the radio), `ingest(message)` (sensors:
+`Observation`, `PowerStatus`, `ThermalStatus`, `LinkStatus`, and the `CpuStall` fault).
+Software → environment: `transmit(t_ns, budget_bytes)` (packets for the radio), `mode`,
+`instrument` (commanded spectrometer state), `pop_requests()` (re-observation requests).
+Drive it with `reset(t_ns)` once, then `update(t_ns)` as simulated time advances (the
+simulator may skip ahead to `next_due_ns()`).
+
+What survives a reset is what would on a spacecraft: the `Nvm` (parameters, boot count) and
+the `MassMemory` (telemetry store, sequence counters, products). A watchdog expiry reboots the
+software in place: every volatile component is rebuilt and the boot goes to SAFE.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import IntEnum
+
+from firmware.fsw import messages as msg
+from firmware.fsw.autonomy import Autonomy, busdemeo_value
+from firmware.fsw.dispatcher import Dispatcher
+from firmware.fsw.events import Ev, EventLog
+from firmware.fsw.fdir import Fdir, Instrument
+from firmware.fsw.health import ModelMemory
+from firmware.fsw.housekeeping import NS_PER_S, DataPool, Housekeeping
+from firmware.fsw.modes import Guard, Mode, ModeManager, Reason
+from firmware.fsw.monitoring import Monitoring
+from firmware.fsw.params import Nvm, ParamStore
+from firmware.fsw.products import Product, ProductStore
+from firmware.fsw.pus import DEFAULT_EPOCH_UNIX_MS, TM_HEADER_LEN, Apid, encode_tm
+from firmware.fsw.rategroups import RateGroup, Scheduler, Watchdog
+from firmware.fsw.schedule import Schedule
+from firmware.fsw.science import Science
+from firmware.fsw.store import MassMemory
+
+
+class ResetCause(IntEnum):
+    POWER_ON = 0
+    WATCHDOG = 1
+    COMMAND = 2
+
+
+@dataclass(frozen=True)
+class Config:
+    epoch_unix_ms: int = DEFAULT_EPOCH_UNIX_MS
+    fast_period_ns: int = NS_PER_S  # 1 Hz: commands, schedule, science, HK, monitoring
+    fast_budget_ns: int = NS_PER_S // 2
+    slow_period_ns: int = 10 * NS_PER_S  # 0.1 Hz: autonomy timeouts, model scrub, store
+    slow_budget_ns: int = 2 * NS_PER_S
+    product_share: float = 0.85  # of mass memory products may fill (the rest: telemetry)
+    rx_queue: int = 32
+
+
+def default_classify(obs):
+    from firmware.busdemeo import classify
+
+    return classify(obs.wavelength_um, obs.reflectance, obs.error, source=f"obs{obs.obs_id}")
+
+
+class Executive:
+    def __init__(self, config: Config | None = None, *, nvm: Nvm | None = None,
+                 mass: MassMemory | None = None, classify: Callable | None = None,
+                 value: Callable | None = None, cpu_clock: Callable[[], int] | None = None,
+                 model_loader: Callable | None = None):  # fmt: skip
+        self.config = config or Config()
+        self.nvm = nvm if nvm is not None else Nvm()
+        self.mass = mass if mass is not None else MassMemory()
+        if self.mass.products is None:
+            self.mass.products = ProductStore()
+        self._classify = classify or default_classify
+        self._value = value or busdemeo_value
+        self._cpu_clock = cpu_clock
+        self._model_loader = model_loader
+        self._inputs: dict[type, object] = {}  # last sensor messages: the hardware keeps them
+        self.boots = 0
+        self.t_ns = 0
+        self._build()
+
+    # --- construction of the volatile software image ---------------------------------------
+
+    def _build(self) -> None:
+        self.params = ParamStore(self.nvm)
+        self._params_loaded = self.params.load()
+        self.pool = DataPool()
+        self.events = EventLog(self)
+        self.modes = ModeManager(self.events, {
+            "no_fault": lambda: not self.fdir.latched,
+            "soc_safe_exit": lambda: self._soc() >= self.params["mode.safe_exit_soc"],
+            "soc_science": lambda: self._soc() >= self.params["mode.science_min_soc"],
+            "instrument_ok": lambda: self.fdir.instrument_ok(),
+            "model_ok": lambda: self.fdir.model_verified or self.fdir.check_model(self.t_ns),
+            "link_up": lambda: self.link.up,
+            "reobs_pending": lambda: bool(self.autonomy.pending),
+        })  # fmt: skip
+        self.dispatcher = Dispatcher(self, self.events, lambda: self.modes.mode)
+        self.hk = Housekeeping(self, self.pool, self.params)
+        self.monitoring = Monitoring(self, self.pool, self.params, self.events)
+        self.schedule = Schedule(self.events)
+        self.instrument = Instrument()
+        self.model = ModelMemory(self._model_loader)
+        self.fdir = Fdir(params=self.params, events=self.events, model=self.model,
+                         instrument=self.instrument, request_mode=self.modes.request,
+                         in_violation=self.monitoring.in_violation, purge=self.purge_products)  # fmt: skip
+        self.autonomy = Autonomy(params=self.params, events=self.events, sink=self,
+                                 products=self.mass.products, store_product=self.store_product,
+                                 request_mode=self.modes.request, mode=lambda: self.modes.mode)  # fmt: skip
+        self.science = Science(self)
+        self.rx: deque[bytes] = deque()
+        self.rx_dropped = 0
+        self._resume = Mode.IDLE
+        self._link_was_up = False
+        self._store_full = False
+        self._next_model_check_ns = 0
+        self.watchdog = Watchdog(int(self.params["fdir.watchdog_timeout_s"] * NS_PER_S))
+        c = self.config
+        fast = RateGroup(1, "fast", c.fast_period_ns, c.fast_budget_ns, kicks_watchdog=True,
+                         tasks=[self._task_commands, self.science.task, self._task_modes,
+                                self._task_downlink, self._task_publish])  # fmt: skip
+        slow = RateGroup(2, "slow", c.slow_period_ns, c.slow_budget_ns, tasks=[self._task_slow])
+        self.scheduler = Scheduler([fast, slow], self.events, self.watchdog, self._cpu_clock)
+        self._groups = {"fast": fast, "slow": slow}
+        from firmware.fsw.services import bind_services
+
+        bind_services(self)
+        self.modes.on_entry[Mode.SAFE].append(self._enter_safe)
+        for m in (Mode.SURVEY, Mode.PROSPECT):
+            self.modes.on_entry[m].append(self._instrument_on)
+            self.modes.on_exit[m].append(self._instrument_off)
+        self.modes.on_entry[Mode.DOWNLINK].append(lambda t: self.autonomy.close_summary(t))
+
+    @property
+    def link(self) -> msg.LinkStatus:
+        return self._inputs.get(msg.LinkStatus) or msg.LinkStatus(0, False, 0.0)
+
+    def _soc(self) -> float:
+        s = self.pool.sample("battery.soc_frac")
+        return s[0] if s is not None else float("nan")
+
+    # --- boot ------------------------------------------------------------------------------
+
+    def reset(self, t_ns: int, cause: ResetCause = ResetCause.POWER_ON) -> None:
+        """Boot: count it, restore inputs, raise BOOT, enter IDLE (cold start) or SAFE."""
+        self.t_ns = t_ns
+        self.boots += 1
+        self.params.set_system("sys.boot_count", self.params["sys.boot_count"] + 1)
+        self.params.set_system("sys.reset_cause", int(cause))
+        self.scheduler.reset(t_ns)
+        self.hk.reset(t_ns)
+        for m in self._inputs.values():
+            self._publish_input(m)
+        self.events.raise_(
+            t_ns, Ev.BOOT, boot_count=int(self.params["sys.boot_count"]), reset_cause=cause
+        )
+        if not self._params_loaded:
+            a, b = self.params.banks_ok
+            self.events.raise_(t_ns, Ev.PARAMS_DEFAULTED, bank_a_ok=a, bank_b_ok=b)
+        self.fdir.on_boot(t_ns, watchdog=cause == ResetCause.WATCHDOG)
+        self.modes.boot(t_ns, Mode.IDLE if cause == ResetCause.POWER_ON else Mode.SAFE)
+        self._next_model_check_ns = t_ns
+
+    def update(self, t_ns: int) -> None:
+        """Advance the software to `t_ns`: run every due cycle; reboot if the watchdog fires."""
+        while (reset_at := self.scheduler.run_until(t_ns)) is not None:
+            self.t_ns = reset_at
+            self._build()
+            self.reset(reset_at, ResetCause.WATCHDOG)
+        self.t_ns = t_ns
+
+    def next_due_ns(self) -> int:
+        return min(self.scheduler.next_due_ns(), self.watchdog.deadline_ns)
+
+    # --- inputs ----------------------------------------------------------------------------
+
+    def receive_tc(self, raw: bytes, t_ns: int) -> None:
+        """The radio hands over one received TC; it is processed in the next fast cycle."""
+        if len(self.rx) >= self.config.rx_queue:
+            self.rx_dropped += 1
+            return
+        self.rx.append(bytes(raw))
+
+    def ingest(self, message) -> None:
+        if isinstance(message, msg.Observation):
+            self.science.ingest(message)
+        elif isinstance(message, msg.CpuStall):
+            self.scheduler.stall(message.t_ns, message.duration_ns)
+        elif isinstance(message, (msg.PowerStatus, msg.ThermalStatus, msg.LinkStatus)):
+            self._inputs[type(message)] = message
+            self._publish_input(message)
+        else:
+            raise TypeError(f"the executive does not take {type(message).__name__} messages")
+
+    def _publish_input(self, m) -> None:
+        if isinstance(m, msg.PowerStatus):
+            self.pool.set("battery.soc_frac", m.soc_frac, m.t_ns)
+            self.pool.set("battery.bus_voltage_v", m.bus_voltage_v, m.t_ns)
+        elif isinstance(m, msg.ThermalStatus):
+            self.pool.set("temp.spectrometer_c", m.spectrometer_c, m.t_ns)
+            self.pool.set("temp.obc_c", m.obc_c, m.t_ns)
+        elif isinstance(m, msg.LinkStatus):
+            self.pool.set("link.up", float(m.up), m.t_ns)
+
+    # --- outputs ---------------------------------------------------------------------------
+
+    @property
+    def mode(self) -> Mode:
+        return self.modes.mode
+
+    @property
+    def instrument_state(self) -> msg.InstrumentState:
+        return msg.InstrumentState(self.instrument.power_on, self.instrument.integration_scale)
+
+    def pop_requests(self) -> list[msg.ObservationRequest]:
+        return self.autonomy.pop_requests()
+
+    def transmit(self, t_ns: int, budget_bytes: int) -> list[bytes]:
+        """Packets for the radio now, at most `budget_bytes`. Whenever the link is up the TT&C
+        traffic flows (command reports, events, housekeeping), so the ground always sees the
+        effect of its commands; science and product parts only in DOWNLINK mode."""
+        if not self.link.up:
+            return []
+        apids = {Apid.CMD, Apid.EVT, Apid.HK}
+        if self.modes.mode == Mode.DOWNLINK:
+            apids |= {Apid.SCI, Apid.XFER}
+        retransmit_ns = int(self.params["link.retransmit_s"] * NS_PER_S)
+        return self.mass.tm.transmit(t_ns, budget_bytes, {int(a) for a in apids}, retransmit_ns)
+
+    # --- telemetry sink --------------------------------------------------------------------
+
+    def tm(self, apid: int, service: int, subtype: int, data: bytes, t_ns: int) -> bool:
+        """Store one TM packet (sequence count assigned here) or refuse it when its share of
+        mass memory is full (counted, STORE_FULL raised once per episode)."""
+        store = self.mass.tm
+        if not store.admits(
+            int(apid), TM_HEADER_LEN + len(data) + 2, self.mass.products.used_bytes
+        ):
+            store.refuse(int(apid))
+            if not self._store_full:
+                self._store_full = True
+                fill = min(int(1000 * self.mass.fill_frac()), 0xFFFF)
+                self.events.raise_(
+                    t_ns,
+                    Ev.STORE_FULL,
+                    fill_permille=fill,
+                    suppressed=sum(store.suppressed.values()),
+                )
+            return False
+        counters = self.mass.counters
+        seq = counters.next_seq(int(apid))
+        raw = encode_tm(apid, service, subtype, data, seq_count=seq,
+                        msg_counter=counters.next_msg(int(apid), int(service), int(subtype)),
+                        t_ns=t_ns, epoch_unix_ms=self.config.epoch_unix_ms)  # fmt: skip
+        store.append(int(apid), seq, raw)
+        return True
+
+    def store_product(self, product: Product) -> bool:
+        """Keep a product, evicting less valuable ones if its share of memory is full."""
+        products = self.mass.products
+        limit = self.config.product_share * self.mass.capacity_bytes - self.mass.tm.used_bytes
+        while products.used_bytes + len(product.blob) > limit:
+            worst = products.worst()
+            if worst is None or worst.value >= product.value:
+                products.discarded += 1
+                self.events.raise_(
+                    product.created_ns,
+                    Ev.PRODUCT_DISCARDED,
+                    product_id=product.product_id,
+                    value=product.value,
+                )
+                return False
+            products.remove(worst.product_id)
+            products.discarded += 1
+            self.events.raise_(
+                product.created_ns,
+                Ev.PRODUCT_DISCARDED,
+                product_id=worst.product_id,
+                value=worst.value,
+            )
+        products.add(product)
+        return True
+
+    def purge_products(self, target_ppm: int) -> int:
+        """Discard the least valuable products until mass memory is below `target_ppm`."""
+        n = 0
+        products = self.mass.products
+        while (
+            self.mass.used_bytes() > target_ppm * 1e-6 * self.mass.capacity_bytes and products.items
+        ):
+            worst = products.remove(products.worst().product_id)
+            products.discarded += 1
+            n += 1
+            self.events.raise_(
+                self.t_ns, Ev.PRODUCT_DISCARDED, product_id=worst.product_id, value=worst.value
+            )
+        return n
+
+    # --- mode actions ----------------------------------------------------------------------
+
+    def _enter_safe(self, t_ns: int) -> None:
+        self.instrument.power_on = False
+        self.instrument.restart_at_ns = None
+        self.schedule.enabled = False
+        self.science.queue.clear()
+        self.autonomy.close_summary(t_ns)
+
+    def _instrument_on(self, t_ns: int) -> None:
+        self.instrument.power_on = self.fdir.instrument_ok()
+
+    def _instrument_off(self, t_ns: int) -> None:
+        self.instrument.power_on = False
+
+    def request_mode(self, to: Mode, reason: Reason, t_ns: int) -> Guard:
+        return self.modes.request(to, reason, t_ns)
+
+    # --- rate-group tasks (each returns its modelled cost in ns) ---------------------------
+
+    def _task_commands(self, t_ns: int) -> int:
+        n = 0
+        while self.rx:
+            self.dispatcher.handle(self.rx.popleft(), t_ns)
+            n += 1
+        n += self.schedule.release_due(t_ns, self.dispatcher.handle)
+        return 200_000 * n  # modelled: 0.2 ms per command
+
+    def _task_modes(self, t_ns: int) -> int:
+        modes, mode = self.modes, self.modes.mode
+        if self.instrument.restart_at_ns is not None and t_ns > self.instrument.restart_at_ns:
+            self.instrument.restart_at_ns = None
+            self.instrument.power_on = (
+                mode in (Mode.SURVEY, Mode.PROSPECT) and self.fdir.instrument_ok()
+            )
+        up, rising = self.link.up, self.link.up and not self._link_was_up
+        self._link_was_up = up
+        if (
+            rising
+            and self.params["auto.auto_downlink"]
+            and mode in (Mode.IDLE, Mode.SURVEY, Mode.PROSPECT)
+        ):
+            if (
+                modes.check(Mode.DOWNLINK, Reason.LINK) == Guard.OK
+            ):  # a pass began: antenna to Earth
+                self._resume = mode
+                modes.request(Mode.DOWNLINK, Reason.LINK, t_ns)
+        elif mode == Mode.DOWNLINK and not up and modes.reason == Reason.LINK:
+            back = (
+                self._resume
+                if self._resume != Mode.PROSPECT or self.autonomy.pending
+                else Mode.SURVEY
+            )
+            if modes.check(back, Reason.LINK) != Guard.OK:
+                back = Mode.IDLE
+            modes.request(back, Reason.LINK, t_ns)
+        elif (
+            mode == Mode.IDLE and self.params["auto.auto_survey"] and modes.reason != Reason.COMMAND
+        ):
+            if modes.check(Mode.SURVEY, Reason.AUTONOMY) == Guard.OK:
+                modes.request(Mode.SURVEY, Reason.AUTONOMY, t_ns)
+        return 50_000
+
+    def _task_downlink(self, t_ns: int) -> int:
+        if self.modes.mode != Mode.DOWNLINK:
+            return 0
+        return self.science.feed_downlink(t_ns)
+
+    def _task_publish(self, t_ns: int) -> int:
+        self.science.publish(t_ns)
+        n = self.hk.tick(t_ns)
+        self.monitoring.tick(t_ns)
+        return 100_000 + 100_000 * n
+
+    def _task_slow(self, t_ns: int) -> int:
+        self.autonomy.tick(t_ns)
+        cost = 100_000
+        if t_ns >= self._next_model_check_ns and not self.params["auto.send_all"]:
+            self._next_model_check_ns = t_ns + int(
+                self.params["fdir.model_check_period_s"] * NS_PER_S
+            )
+            self.fdir.check_model(t_ns)
+            cost += self.science.MODEL_CHECK_COST_NS
+        if self._store_full and self.mass.fill_frac() < 0.8:
+            self._store_full = False
+        return cost
