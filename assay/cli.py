@@ -15,6 +15,7 @@ import sys
 # (module, sub-command names it registers) — add one line per new command module.
 COMMANDS: list[tuple[str, tuple[str, ...]]] = [
     ("firmware.cli_classify", ("classify",)),
+    ("sim.gse.cli", ("decode",)),
 ]
 
 
