@@ -245,13 +245,19 @@ def masked_band_values(values: np.ndarray, status: np.ndarray) -> np.ndarray:
     return v
 
 
-def mineralogy_batch(band_batch, class_labels=None):
-    """Calibrations for a `firmware.bands.BandBatch`; class_labels: Bus-DeMeo labels (or
-    None entries / None = unknown). Returns (estimates, σ, codes), each (N, N_Q)."""
+def mineralogy_batch(band_batch, class_index=None, class_labels=None):
+    """Calibrations for a `firmware.bands.BandBatch`. The class per row is either
+    `class_index` (N,) into firmware.taxonomy.CLASS_NAMES (−1 = unknown; e.g. the Bus-DeMeo
+    `BatchResult.class_index`, no Python per spectrum) or `class_labels` (N labels or None).
+    Returns (estimates, σ, codes), each (N, N_Q)."""
     n = len(band_batch)
-    idx = np.full(n, UNKNOWN_CLASS, np.int64)
-    if class_labels is not None:
-        idx[:] = [_class_index(c) for c in class_labels]
+    if class_index is not None:
+        idx = np.asarray(class_index, dtype=np.int64)
+        idx = np.where((idx < 0) | (idx >= UNKNOWN_CLASS), UNKNOWN_CLASS, idx)
+    elif class_labels is not None:
+        idx = np.array([_class_index(c) for c in class_labels], np.int64)
+    else:
+        idx = np.full(n, UNKNOWN_CLASS, np.int64)
     vals = masked_band_values(band_batch.values, band_batch.status)
     return calibrate(vals, band_batch.sigma, idx, class_table(), DOMAIN, SIGMA_CAL)
 

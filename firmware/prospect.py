@@ -158,17 +158,32 @@ def band1_code(band_status: np.ndarray) -> np.ndarray:
     return np.where((s == KB.OK) | (s == KB.BAD_FIT), 1, np.where(s == KB.NO_BAND, 0, -1)).astype(np.int64)
 
 
+def group_table() -> np.ndarray:
+    """Group code per firmware.taxonomy.CLASS_NAMES index, plus G_UNKNOWN last (so that
+    class index −1 maps to it with plain numpy indexing)."""
+    from firmware.taxonomy import CLASS_NAMES
+
+    return np.array([BUS_DEMEO_GROUP.get(c, G_UNKNOWN) for c in CLASS_NAMES] + [G_UNKNOWN], np.int64)
+
+
 def prospect_batch(bus_demeo_batch, band_batch, albedo=None, mahlke_labels=None):
     """Verdict arrays for N spectra: (levels (N, 3) water/metal/silicates, score (N,)).
 
     bus_demeo_batch: `firmware.busdemeo.BatchResult`; band_batch: `firmware.bands.BandBatch`
-    (same rows); albedo: (N,) pV or None; mahlke_labels: N Mahlke classes or None."""
-    labels = bus_demeo_batch.labels()
-    n = len(labels)
-    mk = mahlke_labels if mahlke_labels is not None else [None] * n
-    group = np.array([group_of(c, m) for c, m in zip(labels, mk, strict=True)], np.int64)
+    (same rows); albedo: (N,) pV or None; mahlke_labels: N Mahlke classes or None (only then
+    is there a Python step per spectrum)."""
+    cls = np.asarray(bus_demeo_batch.class_index, dtype=np.int64)
+    group = group_table()[cls]
+    if mahlke_labels is not None:
+        labels = bus_demeo_batch.labels()
+        group = np.array([group_of(c, m) for c, m in zip(labels, mahlke_labels, strict=True)], np.int64)
+    n = group.shape[0]
     h = bus_demeo_batch.features[:, 1, 3]
     h_code = np.where(np.isnan(h), -1, h).astype(np.int64)
     alb = np.full(n, np.nan) if albedo is None else np.asarray(albedo, dtype=np.float64)
+    if alb.shape != (n,):
+        from firmware.errors import InputError
+
+        raise InputError(f"albedo must have one value per spectrum ({n},), got {alb.shape}")
     return levels(group, h_code, band1_code(band_batch.status[:, 0]),
                   np.asarray(bus_demeo_batch.slope, dtype=np.float64), alb)  # fmt: skip

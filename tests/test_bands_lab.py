@@ -97,7 +97,7 @@ def test_mineralogy_module_gives_the_same_numbers_through_its_calibration_kernel
     from firmware import mineralogy as M
 
     b, rows, oc = _ordinary_chondrites()
-    est, _sig, code = M.mineralogy_batch(b, ["S"] * len(b))
+    est, _sig, code = M.mineralogy_batch(b, class_labels=["S"] * len(b))
     applied = code[oc, M.FA_DUNN] == M.APPLIED
     assert applied.mean() > 0.9
     np.testing.assert_allclose(est[oc, M.FA_DUNN][applied],
@@ -114,7 +114,7 @@ def test_calibration_scatter_sigma_cal_matches_what_is_measured_here(q, groups, 
 
     b, rows = lab_bands()
     sel = np.isin(_group(rows), groups)
-    est, _, code = M.mineralogy_batch(b, ["S"] * len(b))
+    est, _, code = M.mineralogy_batch(b, class_labels=["S"] * len(b))
     if label == "ol":
         ol, opx, cpx = (_col(rows, k) for k in ("OL", "OPX", "CPX"))
         px = ol + opx + cpx

@@ -111,3 +111,16 @@ def _synthetic(centre_um, depth=0.2, band2=0.0):
     r = (1 + 0.1 * (wl - 0.55)) * (1 - depth * np.exp(-0.5 * ((wl - centre_um) / 0.12) ** 2))
     r *= 1 - band2 * np.exp(-0.5 * ((wl - 1.95) / 0.2) ** 2)
     return wl, r
+
+
+def test_batch_by_class_index_equals_batch_by_labels():
+    from firmware.taxonomy import CLASS_NAMES
+
+    b, _ = lab_bands()
+    rng = np.random.default_rng(3)
+    idx = rng.integers(-1, len(CLASS_NAMES), len(b))
+    labels = [None if i < 0 else CLASS_NAMES[i] for i in idx]
+    a = M.mineralogy_batch(b, class_index=idx)
+    c = M.mineralogy_batch(b, class_labels=labels)
+    for x, y in zip(a, c, strict=True):
+        np.testing.assert_array_equal(x, y)

@@ -91,3 +91,11 @@ def test_every_verdict_has_a_reason_and_ranked_evidence():
         measured = [abs(s) for s in sig if s is not None]
         assert measured == sorted(measured, reverse=True)
         assert all(s is None for s in sig[len(measured):])
+
+
+def test_batch_group_table_matches_group_of_for_every_class():
+    from firmware.taxonomy import CLASS_NAMES
+
+    t = P.group_table()
+    assert [int(t[i]) for i in range(len(CLASS_NAMES))] == [P.group_of(c) for c in CLASS_NAMES]
+    assert t[-1] == P.G_UNKNOWN  # class index −1

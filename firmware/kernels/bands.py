@@ -94,13 +94,53 @@ def _poly(c, t):
 
 
 @njit_serial
+def _cubic_min(c):
+    """Minimum over [−1, 1] of c0 + c1 t + c2 t² + c3 t³: the edges and the interior root of
+    p′ = c1 + 2 c2 t + 3 c3 t² where p″ > 0 (the local minimum), whichever is lowest."""
+    best = _poly(c, -1.0)
+    tbest = -1.0
+    v = _poly(c, 1.0)
+    if v < best:
+        best = v
+        tbest = 1.0
+    a = 3.0 * c[3]
+    b = 2.0 * c[2]
+    if a == 0.0:
+        if b > 0.0:  # a parabola opening upwards
+            t = -c[1] / b
+            if -1.0 < t < 1.0:
+                v = _poly(c, t)
+                if v < best:
+                    best = v
+                    tbest = t
+        return tbest, best
+    disc = b * b - 4.0 * a * c[1]
+    if disc <= 0.0:
+        return tbest, best  # monotonic: the minimum is on an edge
+    # the root with p″ = b + 2 a t > 0 is t = (−b + √disc) / (2a); written stably
+    sq = np.sqrt(disc)
+    q = -0.5 * (b - sq) if b < 0.0 else -0.5 * (b + sq)
+    t1 = q / a
+    t2 = c[1] / q if q != 0.0 else t1
+    t = t1 if b + 2.0 * a * t1 > 0.0 else t2
+    if -1.0 < t < 1.0:
+        v = _poly(c, t)
+        if v < best:
+            best = v
+            tbest = t
+    return tbest, best
+
+
+@njit_serial
 def poly_min(c):
     """(t, p(t)) of the minimum of the polynomial c (increasing order) over [−1, 1].
 
     The best interior point of a coarse scan is polished by Newton steps on p′ = 0 (kept
     within one coarse step) and then compared with both edges, so an interior minimum that
     falls between coarse points is never lost to an edge (exact for the cubic: one interior
-    minimum at most)."""
+    minimum at most). A cubic is solved in closed form: p′ = 0 is a quadratic."""
+    if c.shape[0] == 4:
+        return _cubic_min(c)
     step = 2.0 / (N_COARSE - 1)
     best = np.inf
     tbest = 0.0
@@ -179,15 +219,17 @@ def _band(x, r, a, b, first, last, search_lo, search_hi, pinv, cr, coef, out, co
     jmin = -1
     vmin = np.inf
     for j in range(a + 1, b):
-        if x[j] < search_lo - 1e-9 or x[j] > search_hi + 1e-9:
+        if x[j] < search_lo - 1e-9:
             continue
+        if x[j] > search_hi + 1e-9:
+            break
         acc = 0.0
-        cnt = 0
-        for k in range(max(lo, j - SMOOTH_POINTS), min(hi, j + SMOOTH_POINTS) + 1):
+        k0 = max(lo, j - SMOOTH_POINTS)
+        k1 = min(hi, j + SMOOTH_POINTS)
+        for k in range(k0, k1 + 1):
             acc += cr[k]
-            cnt += 1
-        if acc / cnt < vmin:
-            vmin = acc / cnt
+        if acc / (k1 - k0 + 1) < vmin:
+            vmin = acc / (k1 - k0 + 1)
             jmin = j
     if jmin < 0:
         return NO_COVERAGE

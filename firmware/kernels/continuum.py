@@ -74,10 +74,20 @@ def hull_continuum_one(x, y, idx, out):
 @njit_serial
 def tie_points_one(x, y, lo_um, hi_um, ties):
     """For each window [lo_um[w], hi_um[w]]: index of the largest valid y, or −1 if none."""
+    n = x.shape[0]
     for w in range(lo_um.shape[0]):
         best = -np.inf
         ties[w] = -1
-        for j in range(x.shape[0]):
+        # bisection to the window start (x ascending), then a scan of the window only
+        j0 = 0
+        j1 = n
+        while j0 < j1:
+            mid = (j0 + j1) // 2
+            if x[mid] < lo_um[w] - 1e-9:
+                j0 = mid + 1
+            else:
+                j1 = mid
+        for j in range(j0, n):
             if x[j] < lo_um[w] - 1e-9:
                 continue
             if x[j] > hi_um[w] + 1e-9:
