@@ -141,6 +141,16 @@ class FrameDecoder:
             self._keep_text(block)
         return BadFrame(reason, len(block), text)
 
+    def pending_text(self) -> bytes:
+        """The unterminated block so far, if it reads as text (a REPL prompt has no 0x00)."""
+        return bytes(self._buf) if _printable(self._buf) else b""
+
+    def clear(self) -> None:
+        """Forget everything buffered (after the other side restarted)."""
+        self._buf = bytearray()
+        self._overflow = False
+        self.text = bytearray()
+
     def take_text(self) -> bytes:
         """Non-frame text seen since the last call (REPL banners, prompts, tracebacks)."""
         out, self.text = bytes(self.text), bytearray()

@@ -177,6 +177,11 @@ class RawRepl:
     def eval(self, expr: str, timeout_s: float | None = None) -> str:
         return self.exec(f"print(repr({expr}))", timeout_s).decode().strip()
 
+    def take_buffer(self) -> bytes:
+        """Bytes read past the last marker (e.g. a harness's first frame): the caller's now."""
+        out, self._buf = bytes(self._buf), bytearray()
+        return out
+
     def start(self, code: str) -> None:
         """Run code without waiting for it to finish (e.g. the harness's serve loop)."""
         if not self.in_raw:

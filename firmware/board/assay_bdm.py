@@ -71,7 +71,14 @@ def _templates():
         cx = []
         for k in range(len(t.CX_CLASSES)):
             cx.append((t.CX_CLASSES[k], mean[k * n:(k + 1) * n], sig[k * n:(k + 1) * n]))
-        _tpl = (rows, cx)
+        m = len(t.TH_WHAT) // 4
+        nt = len(t.TH_TEMPS_K)
+        p = struct.unpack("<%di" % (nt * n), t.TH_P)
+        u = struct.unpack("<%di" % (nt * m), t.TH_UHAT)
+        th = ([p[k * n:(k + 1) * n] for k in range(nt)], [u[k * m:(k + 1) * m] for k in range(nt)],
+              struct.unpack("<%di" % m, t.TH_WHAT), struct.unpack("<%di" % nt, t.TH_THR),
+              struct.unpack("<%di" % nt, t.TH_INV), t.TH_TEMPS_K)  # fmt: skip
+        _tpl = (rows, cx, th)
     return _tpl
 
 
@@ -235,15 +242,89 @@ def nearest_cx(rn, cx):
     return best
 
 
+def band_i_gate(rn):
+    """True if the spectrum may carry a thermal tail: no silicate Band I deeper than the
+    host's MAX_BAND_I_DEPTH below the 0.75–1.50 µm continuum (exact integer comparison)."""
+    f0, c0, c1, b0, b1 = M.TH_INDEX
+    p1, q1 = M.TH_GATE  # 1 − MAX_BAND_I_DEPTH = p1 / q1
+    span = c1 - c0
+    for j in range(b0, b1 + 1):
+        c = rn[c0] * span + (rn[c1] - rn[c0]) * (j - c0)  # continuum × span
+        lhs = rn[j] * span * q1
+        if (c > 0 and lhs <= p1 * c) or (c < 0 and lhs >= p1 * c) or (c == 0 and rn[j] < 0):
+            return False
+    return True
+
+
+def thermal_tail(rn, th):
+    """Detect a thermal tail and remove it from `rn` in place (firmware.kernels.thermal).
+
+    Model over the fit range: line + A·P_T, T from the host's grid. With the line's residual
+    res and, per T, û_T = the unit part of P_T orthogonal to the line, the least-squares
+    residual is |res|² − (res·û_T)², A = (res·û_T)/|P_T ⟂ line|, σ_A = σ/|P_T ⟂ line|, and
+    the parabola's residual is |res|² − (res·ŵ)². Residuals Q24, products Q48: these exceed
+    31 bits (MicroPython long integers; only spectra that pass the Band I gate get here).
+    Returns the temperature K of a removed tail, or 0."""
+    f0 = M.TH_INDEX[0]
+    n = M.N_GRID
+    m = n - f0
+    p_rows, u_rows, w_hat, thr, inv_norm, temps = th
+    s0 = 0
+    su = 0
+    suu = 0
+    for j in range(f0, n):
+        u = 2 * j - (f0 + n - 1)
+        s0 += rn[j]
+        su += u * rn[j]
+        suu += u * u
+    den = m * suu
+    res = [rdiv(((rn[j] * den - s0 * suu - m * su * (2 * j - (f0 + n - 1))) << 10), den)
+           for j in range(f0, n)]  # fmt: skip
+    ss_line = 0
+    for x in res:
+        ss_line += x * x
+    best_k = -1
+    best_d = 0
+    for k in range(len(temps)):
+        d = 0
+        row = u_rows[k]
+        for j in range(m):
+            d += res[j] * row[j]
+        d = rdiv(d, 1 << 24)
+        if best_k < 0 or d * d > best_d * best_d:
+            best_k, best_d = k, d
+    dw = 0
+    for j in range(m):
+        dw += res[j] * w_hat[j]
+    dw = rdiv(dw, 1 << 24)
+    ss_best = ss_line - best_d * best_d
+    ns_p, ns_q = M.TH_NSIG2  # N_SIGMA² = ns_p / ns_q
+    if not (best_d >= thr[best_k] and best_d >= 0
+            and best_d * best_d * max(m - 3, 1) * ns_q >= ns_p * max(ss_best, 0)
+            and best_d * best_d > dw * dw):  # fmt: skip
+        return 0
+    a24 = rdiv(best_d * inv_norm[best_k], 1 << 24)
+    p = p_rows[best_k]
+    for j in range(n):
+        rn[j] -= rdiv(a24 * p[j], 1 << 34)  # Q24·Q24 → Q14
+    return temps[best_k]
+
+
 def classify_norm(rn, flags, filled=0):
     """Classify Q14 reflectance normalised at 0.55 µm; flags bit 0 e, bit 1 h, bit 2 k.
 
     Returns (status, class index or −1, w, tree indeterminate, edge points filled,
-    slope Q24, [PC′1..5] Q24)."""
+    slope Q24, [PC′1..5] Q24, thermal tail temperature K removed or 0)."""
+    thermal = 0
+    if band_i_gate(rn):
+        tpl = _templates()
+        if tpl is None:
+            return NO_TEMPLATES, -1, False, False, filled, 0, None, 0
+        thermal = thermal_tail(rn, tpl[2])
     s = slope_q24(rn)
     rp = remove_slope(rn, s)
     if rp is None:
-        return OUT_OF_RANGE, -1, False, False, filled, s, None
+        return OUT_OF_RANGE, -1, False, False, filled, s, None, thermal
     pc = pc_scores(rp)
     p1, p2 = pc[0], pc[1]
     shift = M.Q_PC - M.Q_R
@@ -253,22 +334,22 @@ def classify_norm(rn, flags, filled=0):
     indet = action is None
     if type(action) is int:
         cls = action % M.W_FLAG
-        return OK, cls, action >= M.W_FLAG and s >= M.W_SLOPE, False, filled, s, pc
+        return OK, cls, action >= M.W_FLAG and s >= M.W_SLOPE, False, filled, s, pc, thermal
     tpl = _templates()
     if tpl is None:
-        return NO_TEMPLATES, -1, False, indet, filled, s, pc
+        return NO_TEMPLATES, -1, False, indet, filled, s, pc, thermal
     if indet:
         cls = nearest_cx(rn, tpl[1])
     else:
         cls = better(rp, action[0], action[1], tpl[0])
-    return OK, cls, False, indet, filled, s, pc
+    return OK, cls, False, indet, filled, s, pc, thermal
 
 
 def classify_int(q, flags):
     """Classify 41 integers (INT16_MISSING = no data); see classify_norm for the result."""
     st, rn, filled = normalise_int(q)
     if st != OK:
-        return st, -1, False, False, filled, 0, None
+        return st, -1, False, False, filled, 0, None, 0
     return classify_norm(rn, flags, filled)
 
 
@@ -276,5 +357,5 @@ def classify_float(f, flags):
     """Classify 41 floats (NaN = no data); see classify_norm for the result."""
     st, rn, filled = normalise_float(f)
     if st != OK:
-        return st, -1, False, False, filled, 0, None
+        return st, -1, False, False, filled, 0, None, 0
     return classify_norm(rn, flags, filled)

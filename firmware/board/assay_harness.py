@@ -51,21 +51,21 @@ REPLY = 0x80
 FMT_INT16, FMT_FLOAT32 = 0, 1
 VALUE_SIZE = (2, 4)
 VALUE_CODE = ("h", "f")
-# result: status u8, class i8 (−1 none), bits u8 (1 w, 2 tree indeterminate, 4 edge filled),
-# pad u8, slope i32 Q24, PC′1..5 i32 Q24
+# result: status u8, class i8 (−1 none), bits u8 (1 w, 2 tree indeterminate, 4 edge filled,
+# 8 thermal tail removed), tail temperature u8 (K / 2), slope i32 Q24, PC′1..5 i32 Q24
 RESULT = "<bbBBiiiiii"
-RESULT_SIZE = 26
+RESULT_SIZE = struct.calcsize(RESULT)  # 28
 # ERR codes (host: hil.protocol.ERR_CODES)
 E_UNKNOWN, E_LENGTH, E_FORMAT, E_INTERNAL = 1, 2, 3, 4
 MAX_PAYLOAD = 4096
 
 
 def result_bytes(res):
-    st, cls, w, indet, filled, slope, pc = res
-    bits = (1 if w else 0) | (2 if indet else 0) | (4 if filled else 0)
+    st, cls, w, indet, filled, slope, pc, thermal = res
+    bits = (1 if w else 0) | (2 if indet else 0) | (4 if filled else 0) | (8 if thermal else 0)
     if pc is None:
         pc = (0, 0, 0, 0, 0)
-    return struct.pack(RESULT, st, cls, bits, 0, slope, pc[0], pc[1], pc[2], pc[3], pc[4])
+    return struct.pack(RESULT, st, cls, bits, thermal // 2, slope, pc[0], pc[1], pc[2], pc[3], pc[4])
 
 
 def _classify(fmt, flags, body, offset):

@@ -7,7 +7,7 @@ code (+W_FLAG: w suffix if slope >= W_SLOPE), (c1, c2) tie-break, or a nested ru
 """
 
 SOURCE_CHECKSUM = '55558bd8faf5fb5836552b63db64ad138821d574d3ddbc10be05dbde4c3beb8f'
-MODEL_SHA = '82af248c9736320fe820d90d3f6421d8b78cfc47c8391d4bd0308eac17ca74c1'
+MODEL_SHA = 'c89c9f33d31ebfe9c6ca61c25a2cabf7b58c532529d184bc7f10d164f39a4b1b'
 Q_R = 14
 Q_PC = 24
 I055 = 2
@@ -17,6 +17,11 @@ MAX_EDGE_STEPS = 1
 W_FLAG = 32
 W_SLOPE = 4194304
 VARIABLES = ('pc1', 'pc2', 'pc3', 'pc4', 'pc5', 'slope', 'r045', 'a', 'b', 'e', 'h', 'k')
+# thermal tail (firmware.kernels.thermal): grid indices fit start, Band I continuum
+# lo/hi, Band I search lo/hi; 1 − MAX_BAND_I_DEPTH and N_SIGMA² as exact fractions
+TH_INDEX = (21, 6, 21, 8, 13)
+TH_GATE = (19, 20)
+TH_NSIG2 = (9, 1)
 # PC1′..PC5′ eigenvectors over the grid without 0.55 µm, row-major (5 × 40), Q14
 EIG = (
     b'\x19\xfb\xff\xff\x7f\xfd\xff\xff\xce\x02\x00\x00\x9b\x05\x00\x00\n\x08\x00\x00'
