@@ -1,4 +1,17 @@
-"""`assay classify FILES...`: classify real spectra and print a table, JSON or CSV."""
+"""`assay classify FILES...`: classify real spectra and print a table, JSON or CSV.
+
+Taxonomies: `bus-demeo` (DeMeo et al. 2009; default, needs 0.45–2.45 µm), `mahlke`
+(Mahlke et al. 2022; partial spectra, optional albedo) or `all` (both side by side).
+
+JSON shapes (one object per spectrum, plus `input` describing what was read):
+* bus-demeo: `BusDeMeoResult.to_dict()` — source, taxonomy, class, complex, slope, pc, …
+* mahlke: `MahlkeResult.to_dict()` — source, taxonomy, class, complex, probability,
+  probabilities (17 classes), clusters, z, albedo, features, flags, reason, …
+* all: the Bus-DeMeo object with a nested `mahlke` object (the Mahlke fields).
+
+Albedo (Mahlke only): `--albedo PV` for every file, or `--albedo-file CSV` mapping source
+path, file name or asteroid number / designation to pV (format: `firmware.mahlke_albedo`).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +22,7 @@ import json
 import sys
 
 from firmware.errors import SpectrumReadError
+from firmware.mahlke_albedo import MAX_ALBEDO, AlbedoFileError, AlbedoTable, read_albedo_file
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -16,13 +30,22 @@ def register(sub: argparse._SubParsersAction) -> None:
         "classify",
         help="classify reflectance spectra (MIT/SMASS text or CSV)",
         description=(
-            "Read spectra (MIT/SMASS whitespace text or CSV with a header) and classify them. "
-            "Exit status is 0 when every file was read, 1 when any could not be."
+            "Read spectra (MIT/SMASS whitespace text or CSV with a header) and classify them in "
+            "the Bus-DeMeo and/or Mahlke 2022 taxonomy. Exit status is 0 when every file was "
+            "read, 1 when any could not be, 2 for a bad option or albedo file."
         ),
     )
     p.add_argument("files", nargs="+", metavar="FILE", help="spectrum files")
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")
-    p.add_argument("--taxonomy", choices=("bus-demeo",), default="bus-demeo")
+    p.add_argument("--taxonomy", choices=("bus-demeo", "mahlke", "all"), default="bus-demeo",
+                   help="bus-demeo (DeMeo 2009), mahlke (Mahlke 2022: partial spectra, albedo) or all")  # fmt: skip
+    alb = p.add_mutually_exclusive_group()
+    alb.add_argument("--albedo", type=float, metavar="PV",
+                     help="visual geometric albedo pV (0–1] of every input (Mahlke: separates E/M/P)")  # fmt: skip
+    alb.add_argument("--albedo-file", metavar="CSV",
+                     help="CSV with a key column (source, file, number, name …) and an albedo column (pv)")  # fmt: skip
+    p.add_argument("--mahlke-tree", choices=("mahlke2022", "classy"), default="mahlke2022",
+                   help="decision tree: the published catalogue's (default) or classy's later rules")  # fmt: skip
     p.add_argument(
         "--units", choices=("um", "nm"), default=None,
         help="wavelength units of the files (default: nm if the largest wavelength > 100)",
@@ -30,10 +53,57 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _albedo_source(args) -> AlbedoTable | float | None:
+    if args.albedo is not None:
+        if not 0.0 < args.albedo <= MAX_ALBEDO:
+            raise AlbedoFileError(
+                "--albedo", f"{args.albedo:g} is not a geometric albedo pV in (0, 1]"
+            )
+        return args.albedo
+    if args.albedo_file:
+        return read_albedo_file(args.albedo_file)
+    return None
+
+
+def build_record(spectrum, taxonomy: str, albedo: float | None, tree: str) -> dict:
+    """The one place a spectrum's output record is built: add per-spectrum fields here."""
+    record: dict = {}
+    if taxonomy in ("bus-demeo", "all"):
+        from firmware.busdemeo import classify_spectrum
+
+        record = classify_spectrum(spectrum).to_dict()
+    if taxonomy in ("mahlke", "all"):
+        from firmware.mahlke import classify_spectrum as classify_mahlke
+
+        m = classify_mahlke(spectrum, albedo=albedo, tree=tree).to_dict()
+        if taxonomy == "mahlke":
+            record = m
+        else:
+            m.pop("source")
+            record["mahlke"] = m
+    record["source"] = spectrum.source
+    wl = spectrum.wavelength_um
+    record["input"] = {
+        "n_points": int(wl.size),
+        "range_um": [float(wl[0]), float(wl[-1])] if wl.size else None,
+        "n_dropped": spectrum.n_dropped,
+        "n_missing": spectrum.n_missing,
+        "notes": spectrum.notes,
+    }
+    return record
+
+
 def run(args: argparse.Namespace) -> int:
-    from firmware.busdemeo import classify_spectrum
     from firmware.reader import read_spectra
 
+    try:
+        albedos = _albedo_source(args)
+    except AlbedoFileError as exc:
+        print(f"assay classify: error: {exc}", file=sys.stderr)
+        return 2
+    if albedos is not None and args.taxonomy == "bus-demeo":
+        print("assay classify: note: the albedo is used by the Mahlke taxonomy only "
+              "(add --taxonomy mahlke or all)", file=sys.stderr)  # fmt: skip
     results = []
     failed = 0
     for path in args.files:
@@ -44,19 +114,12 @@ def run(args: argparse.Namespace) -> int:
             failed += 1
             continue
         for spectrum in spectra:
-            record = classify_spectrum(spectrum).to_dict()
-            record["source"] = spectrum.source
-            record["input"] = {
-                "n_points": int(spectrum.wavelength_um.size),
-                "range_um": [float(spectrum.wavelength_um[0]), float(spectrum.wavelength_um[-1])]
-                if spectrum.wavelength_um.size else None,
-                "n_dropped": spectrum.n_dropped,
-                "n_missing": spectrum.n_missing,
-                "notes": spectrum.notes,
-            }
-            results.append(record)
-    out = {"json": _json, "csv": _csv, "table": _table}[args.format](results)
-    sys.stdout.write(out)
+            albedo = (
+                albedos.lookup(spectrum.source)[0] if isinstance(albedos, AlbedoTable) else albedos
+            )
+            results.append(build_record(spectrum, args.taxonomy, albedo, args.mahlke_tree))
+    render = {"json": _json, "csv": _csv, "table": _table}[args.format]
+    sys.stdout.write(render(results, args.taxonomy))
     if failed:
         print(f"assay classify: {failed} of {len(args.files)} file(s) could not be read",
               file=sys.stderr)  # fmt: skip
@@ -64,7 +127,10 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _json(results: list[dict]) -> str:
+# ---- output formats ------------------------------------------------------------------------
+
+
+def _json(results: list[dict], taxonomy: str) -> str:
     return json.dumps(results, indent=2, allow_nan=False, default=_nan_to_none) + "\n"
 
 
@@ -76,34 +142,109 @@ def _fmt(value, spec: str = ".3f") -> str:
     return "" if value is None else format(value, spec)
 
 
-def _csv(results: list[dict]) -> str:
+def _bd_fields(r: dict) -> list[str]:
+    pcs = r["pc"] or [None] * 5
+    tpl = [t["class"] for t in r["templates"]] + [""] * (3 - len(r["templates"]))
+    return [r["class"] or "", r["complex"] or "", _fmt(r["slope"], ".4f"), *(_fmt(v, ".4f") for v in pcs),
+            *tpl, r["confidence"] or "", r["reason"] or ""]  # fmt: skip
+
+
+_BD_HEADER = ["class", "complex", "slope", "PC1", "PC2", "PC3", "PC4", "PC5",
+              "template1", "template2", "template3", "confidence", "reason"]  # fmt: skip
+_M_HEADER = ["class", "complex", "probability", "class_without_features", "albedo", "n_bins",
+             "z0", "z1", "z2", "z3", "confidence", "reason"]  # fmt: skip
+
+
+def _m_fields(m: dict) -> list[str]:
+    z = m["z"] or [None] * 4
+    return [m["class"] or "", m["complex"] or "", _fmt(m["probability"], ".4f"),
+            m["class_without_features"] or "", _fmt(m["albedo"], ".4f"), str(m["n_bins"]),
+            *(_fmt(v, ".4f") for v in z), m["confidence"] or "", m["reason"] or ""]  # fmt: skip
+
+
+def _csv(results: list[dict], taxonomy: str) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["source", "class", "complex", "slope", "PC1", "PC2", "PC3", "PC4", "PC5",
-                     "template1", "template2", "template3", "confidence", "reason"])  # fmt: skip
-    for r in results:
-        pcs = r["pc"] or [None] * 5
-        tpl = [t["class"] for t in r["templates"]] + [""] * (3 - len(r["templates"]))
-        writer.writerow([r["source"], r["class"] or "", r["complex"] or "", _fmt(r["slope"], ".4f"),
-                         *(_fmt(v, ".4f") for v in pcs), *tpl, r["confidence"] or "",
-                         r["reason"] or ""])  # fmt: skip
+    if taxonomy == "bus-demeo":
+        writer.writerow(["source", *_BD_HEADER])
+        rows = [[r["source"], *_bd_fields(r)] for r in results]
+    elif taxonomy == "mahlke":
+        classes = (
+            list(results[0]["probabilities"]) if results and results[0]["probabilities"] else []
+        )
+        classes = classes or _mahlke_classes()
+        writer.writerow(["source", *_M_HEADER, *(f"P_{c}" for c in classes)])
+        rows = [[r["source"], *_m_fields(r), *(_fmt(r["probabilities"].get(c), ".6f") for c in classes)]
+                for r in results]  # fmt: skip
+    else:
+        writer.writerow(
+            ["source", *(f"bd_{h}" for h in _BD_HEADER), *(f"mahlke_{h}" for h in _M_HEADER)]
+        )
+        rows = [[r["source"], *_bd_fields(r), *_m_fields(r["mahlke"])] for r in results]
+    writer.writerows(rows)
     return buf.getvalue()
 
 
-def _table(results: list[dict]) -> str:
-    header = ["source", "class", "cplx", "slope", "PC1'", "PC2'", "PC3'", "templates", "conf"]
-    rows = []
-    for r in results:
-        pcs = r["pc"] or [None] * 5
-        tpl = " ".join(t["class"] for t in r["templates"])
-        if r["class"] is None:
-            rows.append([r["source"], "—", "", "", "", "", "", "", f"not classified: {r['reason']}"])
-            continue
-        rows.append([r["source"], r["class"], r["complex"], _fmt(r["slope"]), _fmt(pcs[0]),
-                     _fmt(pcs[1]), _fmt(pcs[2]), tpl, r["confidence"]])  # fmt: skip
+def _mahlke_classes() -> list[str]:
+    from firmware.mahlke_tree import load_tree
+
+    return list(load_tree().classes)
+
+
+def _second(m: dict) -> str:
+    """The runner-up class and its probability, e.g. 'C 0.23'."""
+    ranked = sorted(m["probabilities"].items(), key=lambda kv: -kv[1])
+    base = m["class_without_features"]
+    other = [(c, p) for c, p in ranked if c != base]
+    return f"{other[0][0]} {other[0][1]:.2f}" if other and other[0][1] >= 0.005 else ""
+
+
+def _table(results: list[dict], taxonomy: str) -> str:
+    if taxonomy == "bus-demeo":
+        header = ["source", "class", "cplx", "slope", "PC1'", "PC2'", "PC3'", "templates", "conf"]
+    elif taxonomy == "mahlke":
+        header = ["source", "class", "cplx", "p", "next", "pV", "bins", "conf"]
+    else:
+        header = ["source", "bus-demeo", "cplx", "mahlke", "cplx", "p", "pV", "notes"]
+    rows = [_table_row(r, taxonomy) for r in results]
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
     widths[-1] = 0
     lines = ["  ".join(str(h).ljust(w) for h, w in zip(header, widths, strict=True)).rstrip()]
     for row in rows:
         lines.append("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
     return "\n".join(lines) + "\n"
+
+
+def _table_row(r: dict, taxonomy: str) -> list[str]:
+    if taxonomy == "bus-demeo":
+        if r["class"] is None:
+            return [r["source"], "—", "", "", "", "", "", "", f"not classified: {r['reason']}"]
+        pcs = r["pc"]
+        tpl = " ".join(t["class"] for t in r["templates"])
+        return [r["source"], r["class"], r["complex"], _fmt(r["slope"]), _fmt(pcs[0]),
+                _fmt(pcs[1]), _fmt(pcs[2]), tpl, r["confidence"]]  # fmt: skip
+    m = r if taxonomy == "mahlke" else r["mahlke"]
+    pv = _fmt(m["albedo"], ".3f") or "—"
+    if taxonomy == "mahlke":
+        if m["class"] is None:
+            return [
+                r["source"],
+                "—",
+                "",
+                "",
+                "",
+                pv,
+                str(m["n_bins"]),
+                f"not classified: {m['reason']}",
+            ]
+        return [r["source"], m["class"], m["complex"], _fmt(m["probability"], ".2f"), _second(m), pv,
+                str(m["n_bins"]), m["confidence"]]  # fmt: skip
+    notes = []
+    if r["class"] is None:
+        notes.append(f"bus-demeo: {r['reason']}")
+    if m["class"] is None:
+        notes.append(f"mahlke: {m['reason']}")
+    elif r["class"] is not None and r["complex"] != m["complex"]:
+        notes.append("complexes differ")
+    return [r["source"], r["class"] or "—", r["complex"] or "", m["class"] or "—", m["complex"] or "",
+            _fmt(m["probability"], ".2f"), pv, "; ".join(notes)]  # fmt: skip

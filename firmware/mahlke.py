@@ -62,7 +62,7 @@ class MahlkeResult:
     cls: str | None  # class with feature flags, e.g. "S", "Mk", "Ch", "Pe"
     complex: str | None  # the Bus-DeMeo complex of the class (for comparing taxonomies)
     probabilities: dict[str, float] = field(default_factory=dict)  # 17 classes, sum 1
-    base_class: str | None = None  # without feature flags (classy `class_sf`)
+    tree_class: str | None = None  # most probable class of the tree, before the e/h/k flags
     cluster_probabilities: np.ndarray | None = None  # (50,)
     z: tuple[float, ...] | None = None  # latent scores z0..z3
     albedo: float | None = None  # pV used (linear), None = classified without albedo
@@ -80,11 +80,14 @@ class MahlkeResult:
         return self.cls is not None
 
     @property
+    def class_sf(self) -> str | None:
+        """The class without the e/k suffixes ("Mk" → "M"; Ch stays Ch): catalogue `class_sf`."""
+        return "Ch" if self.cls == "Ch" else self.tree_class
+
+    @property
     def probability(self) -> float | None:
-        """Probability of the class (of the flagged label's base class; Ch after the transfer)."""
-        if self.base_class is None:
-            return None
-        return self.probabilities.get("Ch" if self.cls == "Ch" else self.base_class)
+        """Probability of the class (for Ch: P(B) + P(C) + P(P), moved to Ch by the h flag)."""
+        return None if self.class_sf is None else self.probabilities.get(self.class_sf)
 
     @property
     def confidence(self) -> str | None:
@@ -104,7 +107,8 @@ class MahlkeResult:
             "complex": self.complex,
             "probability": self.probability,
             "probabilities": dict(self.probabilities),
-            "class_without_features": self.base_class,
+            "class_without_features": self.class_sf,
+            "tree_class": self.tree_class,
             "confidence": self.confidence,
             "clusters": [{"cluster": k, "probability": float(tau[k])} for k in top],
             "z": list(self.z) if self.z is not None else None,
@@ -138,7 +142,8 @@ class MahlkeBatch:
     flag_e: np.ndarray  # (N,) bool: e appended (class in the e candidates, feature detected)
     flag_k: np.ndarray  # (N,) bool
     flag_h: np.ndarray  # (N,) bool: class turned into Ch
-    log_pv: np.ndarray  # (N,) log10 pV given (NaN = none)
+    albedo: np.ndarray  # (N,) pV given (NaN = none)
+    log_pv: np.ndarray  # (N,) its log10, the 54th MCFA feature
     status: np.ndarray  # (N,) int64: 0 ok, 1 too few bins, 2 no reference spectrum covers them
     tree: str
     classes: tuple[str, ...]
@@ -165,7 +170,7 @@ class MahlkeBatch:
                 if np.isnan(d)
                 else Feature(name, d, c, s, bool(det))
             )
-        albedo = None if np.isnan(self.log_pv[i]) else float(10.0 ** self.log_pv[i])
+        albedo = None if np.isnan(self.albedo[i]) else float(self.albedo[i])
         n_bins = int(self.n_bins[i])
         if self.status[i] != MX.OK:
             return MahlkeResult(source=source, cls=None, complex=None, albedo=albedo, features=feats,
@@ -188,7 +193,7 @@ class MahlkeBatch:
         return MahlkeResult(
             source=source, cls=cls, complex=complex_of(cls),
             probabilities={c: float(p) for c, p in zip(self.classes, self.probabilities[i], strict=True)},
-            base_class=base, cluster_probabilities=tau, z=tuple(float(v) for v in self.z[i]),
+            tree_class=base, cluster_probabilities=tau, z=tuple(float(v) for v in self.z[i]),
             albedo=albedo, features=feats, flags=flags, n_bins=n_bins, alpha=float(self.alpha[i]),
             references=refs, log_likelihood=float(self.log_likelihood[i]), tree=self.tree,
         )  # fmt: skip
@@ -234,8 +239,8 @@ def _validate(wavelength_um, reflectance):
     return wl, np.ascontiguousarray(refl)
 
 
-def _log_albedo(albedo, n: int) -> np.ndarray:
-    """log10 pV per spectrum from None, a number or an (N,) array (NaN = unknown)."""
+def _albedo(albedo, n: int) -> np.ndarray:
+    """pV per spectrum from None, a number or an (N,) array (NaN = unknown), checked."""
     if albedo is None:
         return np.full(n, np.nan)
     pv = np.asarray(albedo, dtype=np.float64)
@@ -251,7 +256,7 @@ def _log_albedo(albedo, n: int) -> np.ndarray:
         v = float(pv[bad][0])
         hint = f" (looks like a percentage: give {v / 100:g})" if 1 < v <= 100 else ""
         raise InputError(f"albedo {v:g} is not a geometric albedo pV in (0, {MAX_ALBEDO:g}]{hint}")
-    return np.where(known, np.log10(np.where(known, pv, 1.0)), np.nan)
+    return pv
 
 
 def classify_batch(
@@ -268,7 +273,9 @@ def classify_batch(
         raise InputError(f"tree must be one of {TREE_VARIANTS}, not {tree!r}")
     wl, refl = _validate(wavelength_um, reflectance)
     n = refl.shape[0]
-    log_pv = _log_albedo(albedo, n)
+    pv = _albedo(albedo, n)
+    with np.errstate(invalid="ignore"):
+        log_pv = np.log10(pv)  # NaN stays NaN
     model = load_mahlke_model()
     consts = load_tree(tree)
     binned = MX.bin_spectra(wl, refl, model.grid_um, model.half_width_um, MAX_GAP_UM)
@@ -285,12 +292,12 @@ def classify_batch(
     fine = resample_binned(wl, np.where(refl > 0, refl, np.nan) if np.any(refl <= 0) else refl,
                            FEATURE_GRID_UM, FEATURE_RESAMPLE_HALF_WIDTH_UM)  # fmt: skip
     features = measure_features(fine, *feature_model())
-    return _assemble(binned, status, alpha, neighbours, tau, z, loglik, probs, features, log_pv,
-                     consts, tree)  # fmt: skip
+    return _assemble(binned, status, alpha, neighbours, tau, z, loglik, probs, features, pv,
+                     log_pv, consts, tree)  # fmt: skip
 
 
 def _assemble(
-    binned, status, alpha, neighbours, tau, z, loglik, probs, features, log_pv, consts, tree
+    binned, status, alpha, neighbours, tau, z, loglik, probs, features, pv, log_pv, consts, tree
 ):
     """Feature flags and refusals on the kernels' arrays (vectorised, no per-spectrum objects)."""
     ok = status == MX.OK
@@ -321,7 +328,7 @@ def _assemble(
         probabilities=probs, cluster_probabilities=tau, z=z,
         log_likelihood=np.where(ok, loglik, np.nan), alpha=alpha, neighbours=neighbours,
         n_bins=n_bins.astype(np.int64), first_um=first, last_um=last, features=features,
-        flag_e=flag_e, flag_k=flag_k, flag_h=flag_h, log_pv=log_pv, status=status,
+        flag_e=flag_e, flag_k=flag_k, flag_h=flag_h, albedo=pv, log_pv=log_pv, status=status,
         tree=tree, classes=consts.classes,
     )  # fmt: skip
 
@@ -339,7 +346,9 @@ def _masks_for(references) -> np.ndarray:
         return masks
     keep = np.asarray(references)
     if keep.dtype != bool or keep.shape != masks.shape:
-        raise InputError(f"references must be a bool mask of shape {masks.shape}, got {keep.dtype} {keep.shape}")
+        raise InputError(
+            f"references must be a bool mask of shape {masks.shape}, got {keep.dtype} {keep.shape}"
+        )
     return np.where(keep, masks, np.uint64(0))
 
 

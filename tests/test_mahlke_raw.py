@@ -52,7 +52,7 @@ def loo_mask(key: str) -> np.ndarray:
 
 def _base(result) -> str | None:
     """The class without e/k flags but with h → Ch (the catalogue's `class_sf`)."""
-    return "Ch" if result.cls == "Ch" else result.base_class
+    return result.class_sf
 
 
 @cache
