@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import csv
 import sys
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from firmware.taxonomy import complex_of
+
+VISNIR_SOURCES = ("DeMeo2009", "Binzel2019")
 
 
 def strip_w(cls: str | None) -> str | None:
@@ -61,6 +66,21 @@ class Accuracy:
             if any(cells):
                 lines.append(f"| **{t}** | " + " | ".join(cells) + " |")
         return "\n".join(lines)
+
+
+def visnir_rows(spectra_dir: Path) -> list[dict]:
+    """The labelled DeMeo 2009 + Binzel 2019 files of labels.csv (the Bus-DeMeo test set)."""
+    with (spectra_dir / "labels.csv").open(newline="") as fh:
+        return [r for r in csv.DictReader(fh) if r["source"] in VISNIR_SOURCES and r["class_bdm"]]
+
+
+def grouped_folds(keys: list[str], n_folds: int = 5, seed: int = 0) -> np.ndarray:
+    """Fold index per row, assigned per asteroid key (never per file: `_xth` twins and objects
+    in several surveys share a key). Deterministic: keys are ordered by a CRC32 of
+    (seed, key), then dealt round-robin."""
+    unique = sorted(set(keys), key=lambda k: (zlib.crc32(f"{seed}:{k}".encode()), k))
+    fold = {k: i % n_folds for i, k in enumerate(unique)}
+    return np.array([fold[k] for k in keys])
 
 
 def evaluate_bus_demeo(spectra_dir: Path) -> Accuracy:

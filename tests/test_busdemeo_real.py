@@ -41,17 +41,19 @@ def test_published_pc_scores_reproduced_from_raw_demeo_spectra():
 
 def test_accuracy_on_demeo_2009_spectra(accuracy):
     n, exact, same_complex = accuracy.by_source["DeMeo2009"]
-    # measured 88.4 % exact / 96.7 % complex (README); the floor guards against regressions
+    # measured 88.8 % exact / 97.9 % complex; the floor guards against regressions
     assert exact / n >= 0.85
     assert same_complex / n >= 0.95
 
 
 def test_accuracy_on_all_developer_visnir_spectra(accuracy):
-    # DeMeo 2009 + Binzel 2019: measured 72.0 % exact, 81.5 % complex; the nearest-template
-    # baseline of the science notes (§1.5) is 64 % / 87 % on DeMeo's complete spectra.
+    # DeMeo 2009 + Binzel 2019: measured 72.7 % exact, 82.9 % complex (held-out by grouped
+    # cross-validation: 71.8–72.5 % / 82.2–82.7 %, firmware.validation_cv). The issue asks
+    # 80 % / 93 %: not reached — Binzel 2019's labels disagree with the tree on the published
+    # PC scores themselves (see README). Nearest-template baseline (§1.5): 64 % / 87 %.
     assert accuracy.n >= 400
-    assert accuracy.exact_rate >= 0.70
-    assert accuracy.complex_rate >= 0.80
+    assert accuracy.exact_rate >= 0.71
+    assert accuracy.complex_rate >= 0.82
     assert accuracy.n_refused <= 15  # partial coverage, each with a reason
 
 
@@ -115,9 +117,15 @@ def test_classify_grid_equals_the_pipeline_on_real_spectra():
                         busdemeo.GRID_HALF_WIDTH_UM)
         for s in specs
     ])  # fmt: skip
+    e41 = np.vstack([
+        resample_binned(s.wavelength_um, np.where(s.error > 0, s.error, np.nan)[None],
+                        busdemeo.DEMEO_GRID_UM, busdemeo.GRID_HALF_WIDTH_UM)
+        if s.error is not None else np.full((1, 41), np.nan)
+        for s in specs
+    ])  # fmt: skip
     want = [busdemeo.classify_spectrum(s) for s in specs]
     det = np.array([[bool(r.features[f].detected) for f in "ehk"] for r in want])
-    got = busdemeo.classify_grid(r41, det)
+    got = busdemeo.classify_grid(r41, det, e41)  # the χ² fallback weighs the errors too
     ok = [i for i, r in enumerate(want) if r.classified]
     assert len(ok) >= 100
     assert [got.labels()[i] for i in ok] == [want[i].cls for i in ok]

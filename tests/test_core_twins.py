@@ -141,6 +141,7 @@ def test_fused_pipeline_equals_the_chain_of_twins(batch, with_error):
         features.FEATURE_GRID_UM, features.FEATURE_RESAMPLE_HALF_WIDTH_UM,
         (features.FEATURE_WINDOWS_UM, features.FEATURE_CENTRE_UM, features.FEATURE_CENTRE_TOL_UM),
         _model_args(), busdemeo.MAX_EDGE_STEPS, busdemeo.MAX_GAP_UM, busdemeo.MIN_POINTS,
+        busdemeo.K_MIN_DEPTH,
     )  # fmt: skip
     cls, w, slope, pc, chi2, feats, status, edge, indet, cov, thermal = want
     np.testing.assert_array_equal(got.status, status)
@@ -153,6 +154,8 @@ def test_fused_pipeline_equals_the_chain_of_twins(batch, with_error):
     np.testing.assert_array_equal(got.tree_indeterminate, indet)
     np.testing.assert_allclose(got.first_um, cov[:, 0], equal_nan=True)
     np.testing.assert_array_equal(np.isnan(got.features), np.isnan(feats))
+    ok = ~np.isnan(feats[:, :, 3])
+    assert np.mean(got.features[:, :, 3][ok] == feats[:, :, 3][ok]) >= 0.98  # detections
     np.testing.assert_allclose(got.thermal, thermal, rtol=1e-9, atol=1e-12, equal_nan=True)
 
 

@@ -54,7 +54,7 @@ def test_removal_reproduces_the_published_thermally_corrected_spectra():
     assert n_detected >= 8
 
 
-@pytest.mark.parametrize(("excess", "temperature_k"), [(0.05, 300.0), (0.3, 350.0), (0.8, 420.0)])
+@pytest.mark.parametrize(("excess", "temperature_k"), [(0.1, 300.0), (0.3, 350.0), (0.8, 410.0)])
 def test_injected_tail_on_a_c_type_is_recovered(excess, temperature_k):
     m = load_demeo_model()
     c_type = m.template_mean[2].copy()

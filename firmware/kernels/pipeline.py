@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from firmware._jit import njit_parallel, njit_serial, prange
-from firmware.kernels.demeo import GAP, INDETERMINATE, OK, TOO_FEW, classify_one
+from firmware.kernels.demeo import FK, GAP, INDETERMINATE, OK, TOO_FEW, classify_one
 from firmware.kernels.features import features_one
 from firmware.kernels.resample import _resample_binned_one, resample_planned_one
 
@@ -47,12 +47,13 @@ def bus_demeo_pipeline(
     grid, half_width_um, fine_grid, fine_half_width_um, plan41_idx, plan41_t, planf_idx, planf_t,
     f_starts, f_lengths, f_pinv, f_vander, f_mid, f_half, f_centre, f_tol,
     eig, mean, tmpl_mean, tmpl_sigma, tmpl_inv_var, tmpl_sr, th_table, th_temps, th_index, th_gram,
-    max_edge_steps, max_gap_um, min_points, n_chunks,
+    k_min_depth, max_edge_steps, max_gap_um, min_points, n_chunks,
 ):  # fmt: skip
     """Classify (N, B) spectra sharing `wavelength_um` (B,) µm; float32 or float64 input.
 
     `error` is (N, B) 1σ (read only when has_err). The plans (`resample_plan` for the two
-    grids) make complete rows (no missing value) resample without searching. Returns class (N,), w (N,), slope (N,),
+    grids) make complete rows (no missing value) resample without searching. A k band
+    shallower than `k_min_depth` is not counted (its detected flag is cleared). Returns class (N,), w (N,), slope (N,),
     pc (N, 5), chi2 (N, 25) float32, features (N, 3, 4), status (N,), edge_filled (N,),
     indeterminate (N,), coverage (N, 2) first/last µm, thermal (N, 2) excess removed at
     2.45 µm and temperature K (0, NaN = no thermal tail).
@@ -113,6 +114,8 @@ def bus_demeo_pipeline(
                     v = error[i, j]
                     erow[j] = v if v > 0.0 and not np.isnan(row[j]) else np.nan
                 _resample_binned_one(wavelength_um, erow, grid, half_width_um, e41)
+            if feats[i, FK, 3] == 1.0 and feats[i, FK, 0] < k_min_depth:
+                feats[i, FK, 3] = 0.0
             for f in range(nf):
                 det[f] = feats[i, f, 3]
             c, w, s, st, filled, ind, ex, tk = classify_one(

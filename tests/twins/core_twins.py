@@ -242,12 +242,15 @@ def classify_grid(r41_in, err41, has_err, feat_detected, grid, eig, mean, tmpl_m
     return cls, wflag, slope, pc, chi2, status, indet, filled, thermal
 
 
-def bus_demeo_pipeline(wavelength_um, reflectance, error, grid, hw, fine_grid, fine_hw, feature_args, model_args, max_edge_steps, max_gap_um, min_points):
-    """The fused pipeline as a chain of the twins above."""
+def bus_demeo_pipeline(wavelength_um, reflectance, error, grid, hw, fine_grid, fine_hw, feature_args, model_args, max_edge_steps, max_gap_um, min_points, k_min_depth=0.01):
+    """The fused pipeline as a chain of the twins above; k bands shallower than k_min_depth
+    are not counted."""
     refl = np.where(np.asarray(reflectance, dtype=np.float64) > 0, reflectance, np.nan)
     cov = coverage(wavelength_um, refl, grid[0], grid[-1])
     fine = resample_binned(wavelength_um, refl, fine_grid, fine_hw)
     feats = measure_features(fine, fine_grid, *feature_args)
+    shallow_k = (feats[:, 2, 3] == 1) & (feats[:, 2, 0] < k_min_depth)
+    feats[shallow_k, 2, 3] = 0.0
     r41 = resample_binned(wavelength_um, refl, grid, hw)
     has_err = error is not None
     if has_err:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from firmware.busdemeo import GRID_HALF_WIDTH_UM, _kernel_constants
+from firmware.busdemeo import GRID_HALF_WIDTH_UM, K_MIN_DEPTH, _kernel_constants
 from firmware.kernels import demeo as K
 from firmware.kernels import thermal as TH
 from firmware.kernels.features import (
@@ -97,7 +97,8 @@ class NumpyBusDeMeo:
         return r - np.where(det, a, 0.0)[:, None] * shapes[k]
 
     def features(self, fine: np.ndarray) -> np.ndarray:
-        """(N, 3) detections, the stated rule of firmware.kernels.features."""
+        """(N, 3) detections, the stated rule of firmware.kernels.features (k counted by the
+        Bus-DeMeo tree from K_MIN_DEPTH)."""
         det = np.zeros((fine.shape[0], len(self.windows)))
         a = ANCHOR_POINTS
         for f, (idx, t, v, pinv, vd, xd, centre, tol) in enumerate(self.windows):
@@ -112,7 +113,7 @@ class NumpyBusDeMeo:
             depth = 1 - fit[np.arange(len(k)), k]
             sigma = rms * np.sqrt(5 / len(t))
             det[:, f] = ((k > 0) & (k < vd.shape[0] - 1) & (np.abs(xd[k] - centre) <= tol)
-                         & (depth >= MIN_DEPTH) & (depth >= 3 * sigma))  # fmt: skip
+                         & (depth >= (K_MIN_DEPTH if f == 2 else MIN_DEPTH)) & (depth >= 3 * sigma))  # fmt: skip
         return det
 
     def classify(self, x: np.ndarray):
