@@ -165,11 +165,17 @@ class Fdir:
                 self._stuck(obs, t_ns)
             return False  # a repeated reading carries no new information
         self._recover(Fault.SPECTROMETER_STUCK, t_ns)
-        # an observation taken before the last integration change says nothing about the new one
-        current = abs(obs.integration_scale - self.instrument.integration_scale) <= 1e-9
+        # an observation taken before the last integration change says nothing about the new
+        # setting: no second response to a saturated (noisy) reading taken longer (shorter)
+        commanded, eps = self.instrument.integration_scale, 1e-9
+        requested = obs.request_id is not None  # a re-observation's longer integration is by design
+        longer, shorter = (
+            obs.integration_scale > commanded + eps,
+            obs.integration_scale < commanded - eps,
+        )
         frac = saturated_fraction(obs.counts_dn, obs.full_scale_dn)
         if frac >= self._params["fdir.saturation_frac"]:
-            if current and Fault.SPECTROMETER_SATURATED not in self.latched:
+            if (requested or not longer) and Fault.SPECTROMETER_SATURATED not in self.latched:
                 self._detect(Fault.SPECTROMETER_SATURATED)
                 self._events.raise_(
                     t_ns, Ev.SPECTROMETER_SATURATED, obs_id=obs.obs_id, frac_saturated=frac
@@ -184,7 +190,7 @@ class Fdir:
         self._recover(Fault.SPECTROMETER_SATURATED, t_ns)
         snr = snr_estimate(np.asarray(obs.reflectance, dtype=np.float64))
         if snr == snr and snr < self._params["fdir.noisy_min_snr"]:
-            if current and self._detect(Fault.SPECTROMETER_NOISY):
+            if (requested or not shorter) and self._detect(Fault.SPECTROMETER_NOISY):
                 self._events.raise_(t_ns, Ev.SPECTRUM_NOISY, obs_id=obs.obs_id, snr_est=snr)
                 scale = self.instrument.integration_scale
                 if self._retries_left(Fault.SPECTROMETER_NOISY) and scale < MAX_INTEGRATION:

@@ -70,7 +70,7 @@ PARAMS: dict[int, ParamDef] = {
         ParamDef(22, "fdir.max_retries", "B", 2, 0, 10, "tries"),
         ParamDef(23, "fdir.watchdog_timeout_s", "f", 5.0, 0.5, 600.0, "s"),
         ParamDef(24, "fdir.model_check_period_s", "H", 60, 1, 86400, "s"),
-        ParamDef(25, "fdir.noisy_min_snr", "f", 5.0, 0.0, 1000.0, ""),
+        ParamDef(25, "fdir.noisy_min_snr", "f", 10.0, 0.0, 1000.0, ""),  # real spectra: ≥ 35
         ParamDef(30, "auto.event_threshold", "f", 0.35, 0.0, 1.0, "value"),
         ParamDef(31, "auto.prospect_threshold", "f", 0.6, 0.0, 1.0, "value"),
         ParamDef(32, "auto.reobs_scale", "f", 4.0, 1.0, 64.0, "x"),
