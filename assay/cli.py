@@ -16,6 +16,7 @@ import sys
 COMMANDS: list[tuple[str, tuple[str, ...]]] = [
     ("firmware.cli_classify", ("classify",)),
     ("sim.gse.cli", ("decode",)),
+    ("sim.cli", ("run", "scenarios")),
 ]
 
 

@@ -1,0 +1,370 @@
+"""The simple onboard loop: classify every observation, store the results, downlink by value.
+
+This is the flight software the mission simulator flies until the flight executive
+(`firmware/fsw/`) replaces it behind the same seam: an object with `reset(t_ns)` and
+`step(OnboardInputs) -> OnboardOutputs`. Two parts are pluggable:
+
+- the classifier backend (`Classifier`): the host numba core (`HostClassifier`) now, a real
+  board over serial later; it takes (N, B) spectra and returns a `BatchResult`;
+- the value function (`value_fn(batch, i) -> Valuation`): `simple_value` below (a rule on
+  class and the 0.7 µm feature) now, the prospecting verdict of `firmware.assessment` later.
+
+What the loop does each step: queue new frames (volatile RAM); classify the queue in one
+batch when it is full, or when observing stops (numba wakes once per batch, not per
+spectrum); store a compact result record for every observation and the raw spectrum
+(value-tagged); when the store is full, delete the least valuable spectra to make room for
+more valuable products, else refuse the new one (both counted as dropped); in a pass, send
+products in order of value (results first); pick the mode for the next interval from the
+battery, the geometry and the link. A brown-out (bus reset) clears RAM: queued frames are
+lost and the loop holds SAFE until the battery recovers.
+
+Products are real bytes (`encode_result`, `encode_spectrum`: little-endian structs with a
+CRC-16/CCITT-FALSE), decoded on the ground by `sim.ground`.
+"""
+
+from __future__ import annotations
+
+import binascii
+import heapq
+import struct
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from firmware._jit import set_threads
+from firmware.busdemeo import BatchResult, classify_batch
+from firmware.taxonomy import CLASS_INDEX, CLASS_NAMES, complex_of
+
+MODES = ("SAFE", "IDLE", "SURVEY", "DOWNLINK")
+VERDICTS = ("unclassified", "water", "metal", "silicate", "other")
+KIND_RESULT, KIND_SPECTRUM = 0xA1, 0xA2
+FORMAT_VERSION = 1
+# kind, version, obs_id, t_ms, lat_cdeg, lon_cdeg, class (−1 none), w, flags, verdict,
+# value·255, status, slope·1e4, PC1..PC5 ·1e4, SNR·10
+RESULT_STRUCT = struct.Struct("<BBIqhhbBBBBBh5hH")
+# kind, version, obs_id, t_ms, n_bands, reflectance per DN, error per DN
+SPECTRUM_HEADER = struct.Struct("<BBIqHff")
+CRC_BYTES = 2
+
+
+def crc16(data: bytes) -> int:
+    """CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF): binascii's C implementation."""
+    return binascii.crc_hqx(data, 0xFFFF)
+
+
+# -- seam types -------------------------------------------------------------------------------
+class Classifier(Protocol):
+    def classify(self, wavelength_um: np.ndarray, reflectance: np.ndarray, error: np.ndarray | None) -> BatchResult: ...
+
+
+class HostClassifier:
+    """The spectral core on the host: `firmware.busdemeo.classify_batch`.
+
+    `threads` (default 1: a flight computer has one core) bounds numba's threads for the
+    call. It also keeps small batches off the thread pool: on a busy 2-core machine a
+    2-thread region waits for a descheduled worker (tens of ms per call, measured here).
+    """
+
+    name = "host-numba"
+
+    def __init__(self, threads: int | None = 1):
+        self.threads = threads
+
+    def classify(self, wavelength_um, reflectance, error=None) -> BatchResult:
+        if self.threads is None:
+            return classify_batch(wavelength_um, reflectance, error)
+        previous = set_threads(self.threads)
+        try:
+            return classify_batch(wavelength_um, reflectance, error)
+        finally:
+            set_threads(previous)
+
+
+@dataclass(frozen=True)
+class Valuation:
+    value: float  # 0..1, what the result is worth to the mission
+    verdict: str  # one of VERDICTS
+
+
+@dataclass(frozen=True)
+class OnboardInputs:
+    t_ns: int
+    frames: tuple = ()  # objects with t_ns, obs_id, lat_deg, lon_deg, snr_median, reflectance, error
+    soc: float = 1.0
+    bus_reset: bool = False  # brown-out: the computer lost power since the last step
+    observable: bool = False  # the footprint under the boresight is lit (nadir attitude)
+    link_up: bool = False
+    window_open: bool = False
+    rate_bps: float = 0.0
+    downlink_budget_bytes: int = 0  # what the radio could send in the interval just ended
+    final: bool = False  # last step of the mission: finish the queue
+
+
+@dataclass(frozen=True)
+class Product:
+    product_id: int
+    kind: str  # result | spectrum
+    obs_id: int
+    t_ns: int
+    value: float
+    payload: bytes = field(repr=False)
+
+    @property
+    def n_bytes(self) -> int:
+        return len(self.payload)
+
+    @property
+    def priority(self) -> float:
+        """Results (tiny, every observation) outrank every raw spectrum."""
+        return self.value + (1.0 if self.kind == "result" else 0.0)
+
+
+@dataclass(frozen=True)
+class ResultRecord:
+    obs_id: int
+    t_ns: int
+    cls: str  # '' = not classified
+    complex: str
+    verdict: str
+    value: float
+    reason: str
+
+
+@dataclass(frozen=True)
+class OnboardOutputs:
+    mode: str
+    results: tuple[ResultRecord, ...] = ()
+    written: tuple[Product, ...] = ()
+    deleted: tuple[Product, ...] = ()
+    refused: tuple[Product, ...] = ()
+    sent: tuple[Product, ...] = ()
+    cpu_s: float = 0.0
+    tx_s: float = 0.0
+    lost: int = 0
+    events: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class OnboardConfig:
+    wavelength_um: np.ndarray
+    capacity_bytes: int
+    batch_size: int = 32
+    cpu_s_per_spectrum: float = 0.02
+    min_soc_observe: float = 0.4
+    safe_soc: float = 0.2
+    resume_soc: float = 0.5
+    downlink_raw_min_value: float = 0.0
+
+
+# -- the value rule ---------------------------------------------------------------------------
+HYDRATED = {"Ch", "Cgh"}  # 0.7 µm Fe²⁺→Fe³⁺ band of phyllosilicates (Vilas & Gaffey 1989, Science 246, 790)
+METAL_CANDIDATES = {"Xk", "Xc", "X"}  # where Tholen M-types fall in Bus-DeMeo (DeMeo et al. 2009 §5)
+RARE_SILICATES = {"V", "A", "R", "O", "Sa", "Sv"}
+H_FEATURE = 1  # index of the h (0.7 µm) feature in BatchResult.features
+
+
+def simple_value(batch: BatchResult, i: int) -> Valuation:
+    """Water (Ch, Cgh or a detected 0.7 µm band) 1.0; metal candidates (Xk, Xc, X) 0.8;
+    rare silicates (V, A, R, O, Sa, Sv) 0.4; carbonaceous and other 0.3; common silicates
+    (S, Q, L, K, …) 0.2; unclassified 0.05."""
+    c = int(batch.class_index[i])
+    if c < 0:
+        return Valuation(0.05, "unclassified")
+    cls = CLASS_NAMES[c]
+    h = batch.features[i, H_FEATURE, 3]
+    if cls in HYDRATED or (h == h and h > 0.5 and complex_of(cls) == "C"):
+        return Valuation(1.0, "water")
+    if cls in METAL_CANDIDATES:
+        return Valuation(0.8, "metal")
+    if cls in RARE_SILICATES:
+        return Valuation(0.4, "silicate")
+    if complex_of(cls) in ("S", "Q", "L", "K"):
+        return Valuation(0.2, "silicate")
+    return Valuation(0.3, "other")
+
+
+# -- product encoding -------------------------------------------------------------------------
+def _i16(x: float, scale: float) -> int:
+    return int(np.clip(np.round(x * scale), -32768, 32767)) if x == x else -32768
+
+
+def encode_result(frame: Any, batch: BatchResult, i: int, val: Valuation) -> bytes:
+    c = int(batch.class_index[i])
+    det = batch.features[i, :, 3]
+    flags = sum(1 << b for b in range(3) if det[b] == det[b] and det[b] > 0.5)
+    flags |= (1 << 3) if batch.tree_indeterminate[i] else 0
+    flags |= (1 << 4) if getattr(frame, "n_saturated", 0) else 0
+    body = RESULT_STRUCT.pack(
+        KIND_RESULT, FORMAT_VERSION, frame.obs_id, frame.t_ns // 1_000_000,
+        _i16(frame.lat_deg, 100), _i16(frame.lon_deg, 100), c, int(bool(batch.w[i])), flags,
+        VERDICTS.index(val.verdict), int(round(val.value * 255)), int(batch.status[i]),
+        _i16(float(batch.slope[i]), 1e4), *(_i16(float(p), 1e4) for p in batch.pc[i]),
+        int(np.clip(round(frame.snr_median * 10), 0, 65535)),
+    )  # fmt: skip
+    return body + struct.pack("<H", crc16(body))
+
+
+def encode_spectrum(frame: Any) -> bytes:
+    r = np.asarray(frame.reflectance, dtype=np.float64)
+    e = np.asarray(frame.error, dtype=np.float64)
+    finite = np.isfinite(r)
+    top = float(np.max(np.abs(r[finite]))) if finite.any() else 1.0
+    r_scale = max(top, 1e-12) / 65000.0
+    e_top = float(np.nanmax(e)) if np.isfinite(e).any() else 1.0
+    e_scale = max(e_top, 1e-12) / 254.0
+    r_dn = np.where(finite, np.clip(np.round(r / r_scale), -32767, 32767), -32768).astype("<i2")
+    e_dn = np.where(np.isfinite(e), np.clip(np.round(e / e_scale), 0, 254), 255).astype(np.uint8)
+    head = SPECTRUM_HEADER.pack(KIND_SPECTRUM, FORMAT_VERSION, frame.obs_id, frame.t_ns // 1_000_000,
+                                r.size, r_scale, e_scale)  # fmt: skip
+    body = head + r_dn.tobytes() + e_dn.tobytes()
+    return body + struct.pack("<H", crc16(body))
+
+
+# -- the loop ---------------------------------------------------------------------------------
+class OnboardLoop:
+    """The simple scheduler. See the module docstring for what one step does."""
+
+    def __init__(self, config: OnboardConfig, classifier: Classifier | None = None, value_fn=simple_value):
+        self.cfg = config
+        self.classifier = classifier or HostClassifier()
+        self.value_fn = value_fn
+        self.reset(0)
+
+    def reset(self, t_ns: int) -> None:
+        """Cold start: empty RAM and store."""
+        self.queue: list = []
+        self.store: dict[int, Product] = {}
+        self.used_bytes = 0
+        self.next_id = 1
+        self.safe = False
+        self.credit_bytes = 0
+        self.lost = 0
+        # lazy heaps over the store (entries of deleted products are skipped when met)
+        self._send_heap: list[tuple[float, int, int]] = []  # most valuable first
+        self._evict_heap: list[tuple[float, int, int]] = []  # least valuable first
+
+    def step(self, inp: OnboardInputs) -> OnboardOutputs:
+        events: list[str] = []
+        written: list[Product] = []
+        deleted: list[Product] = []
+        refused: list[Product] = []
+        results: list[ResultRecord] = []
+        lost = 0
+        self.queue.extend(inp.frames)
+        if inp.bus_reset:
+            lost = len(self.queue)
+            self.lost += lost
+            self.queue.clear()
+            self.credit_bytes = 0
+            if not self.safe:
+                events.append(f"bus reset: RAM cleared, {lost} queued observations lost; SAFE")
+            self.safe = True
+        cpu_s = 0.0
+        flush = inp.final or not inp.observable or inp.window_open
+        if self.queue and (len(self.queue) >= self.cfg.batch_size or flush):
+            cpu_s = self._classify(results, written, deleted, refused)
+        sent, tx_s = self._downlink(inp)
+        mode = self._decide(inp, events)
+        return OnboardOutputs(mode, tuple(results), tuple(written), tuple(deleted), tuple(refused),
+                              tuple(sent), cpu_s, tx_s, lost, tuple(events))  # fmt: skip
+
+    def _classify(self, results, written, deleted, refused) -> float:
+        frames, self.queue = self.queue, []
+        refl = np.stack([np.asarray(f.reflectance) for f in frames])
+        err = np.stack([np.asarray(f.error) for f in frames])
+        batch = self.classifier.classify(self.cfg.wavelength_um, refl, err)
+        for i, f in enumerate(frames):
+            val = self.value_fn(batch, i)
+            c = int(batch.class_index[i])
+            cls = "" if c < 0 else CLASS_NAMES[c] + ("w" if batch.w[i] else "")
+            reason = "" if c >= 0 else (batch.result(i).reason or "")
+            results.append(ResultRecord(f.obs_id, f.t_ns, cls, complex_of(cls) or "", val.verdict, val.value, reason))
+            for kind, payload in (("result", encode_result(f, batch, i, val)), ("spectrum", encode_spectrum(f))):
+                p = Product(self.next_id, kind, f.obs_id, f.t_ns, val.value, payload)
+                self.next_id += 1
+                self._store(p, written, deleted, refused)
+        return len(frames) * self.cfg.cpu_s_per_spectrum
+
+    def _sendable(self, p: Product) -> bool:
+        return p.kind == "result" or p.value >= self.cfg.downlink_raw_min_value
+
+    def _top(self, heap: list) -> Product | None:
+        while heap:
+            p = self.store.get(heap[0][2])
+            if p is not None:
+                return p
+            heapq.heappop(heap)
+        return None
+
+    def _store(self, p: Product, written, deleted, refused) -> None:
+        free = self.cfg.capacity_bytes - self.used_bytes
+        chosen: list[Product] = []
+        while free < p.n_bytes:
+            q = self._top(self._evict_heap)
+            if q is None or q.priority >= p.priority:
+                break
+            heapq.heappop(self._evict_heap)
+            del self.store[q.product_id]  # tentatively
+            chosen.append(q)
+            free += q.n_bytes
+        if free < p.n_bytes:  # cannot make room: put the candidates back, refuse the new one
+            for q in chosen:
+                self.store[q.product_id] = q
+                heapq.heappush(self._evict_heap, (q.priority, q.t_ns, q.product_id))
+            refused.append(p)
+            return
+        for q in chosen:
+            self.used_bytes -= q.n_bytes
+            deleted.append(q)
+        self.store[p.product_id] = p
+        self.used_bytes += p.n_bytes
+        heapq.heappush(self._evict_heap, (p.priority, p.t_ns, p.product_id))
+        if self._sendable(p):
+            heapq.heappush(self._send_heap, (-p.priority, p.t_ns, p.product_id))
+        written.append(p)
+
+    def _downlink(self, inp: OnboardInputs) -> tuple[list[Product], float]:
+        if not inp.window_open:
+            self.credit_bytes = 0
+            return [], 0.0
+        self.credit_bytes += inp.downlink_budget_bytes
+        sent: list[Product] = []
+        while (p := self._top(self._send_heap)) is not None and p.n_bytes <= self.credit_bytes:
+            heapq.heappop(self._send_heap)
+            self.credit_bytes -= p.n_bytes
+            del self.store[p.product_id]
+            self.used_bytes -= p.n_bytes
+            sent.append(p)
+        n_bytes = sum(p.n_bytes for p in sent)
+        tx_s = n_bytes * 8 / inp.rate_bps if inp.rate_bps > 0 else 0.0
+        return sent, tx_s
+
+    def has_sendable(self) -> bool:
+        return self._top(self._send_heap) is not None
+
+    def _decide(self, inp: OnboardInputs, events: list[str]) -> str:
+        c = self.cfg
+        if inp.soc < c.safe_soc and not self.safe:
+            self.safe = True
+            events.append(f"battery {inp.soc:.0%} below {c.safe_soc:.0%}: SAFE")
+        if self.safe and inp.soc >= c.resume_soc and not inp.bus_reset:
+            self.safe = False
+            events.append(f"battery {inp.soc:.0%} ≥ {c.resume_soc:.0%}: leaving SAFE")
+        if self.safe:
+            return "SAFE"
+        if inp.link_up and self.has_sendable():
+            return "DOWNLINK"
+        if inp.observable and inp.soc >= c.min_soc_observe:
+            return "SURVEY"
+        return "IDLE"
+
+    @property
+    def busy(self) -> bool:
+        """Work pending that needs the next step (queued frames)."""
+        return bool(self.queue)
+
+
+def class_index(cls: str) -> int:
+    base = cls[:-1] if cls.endswith("w") and len(cls) > 1 else cls
+    return CLASS_INDEX.get(base, -1)

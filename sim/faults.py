@@ -1,0 +1,110 @@
+"""Faults are messages: a declarative schedule in the scenario, published on the bus.
+
+Each `[[faults]]` entry has a `kind`, a `start` (offset or ISO time), a `duration` (default:
+until the end) and the parameters of its kind. The injector publishes a `FaultMsg` with
+`active=True` at the start and `active=False` at the end; the module named in `target`
+models the effect (the spectrometer in `sim.instrument`, the battery in `sim.power`, the
+ground link in `sim.comms`). Detection and response are the flight software's job, not
+the injector's.
+
+To add a kind: one entry in `FAULT_KINDS` (target module and parameter schema) and the
+effect in the target module. The flight-software work (issue 7) adds more kinds here.
+"""
+
+from __future__ import annotations
+
+from sim.bus import FOREVER_NS, MessageBus, Module
+from sim.messages import Event, FaultMsg
+from sim.schema import F
+
+# kind → (target module, {parameter: schema}, what it does)
+FAULT_KINDS: dict[str, tuple[str, dict, str]] = {
+    "spectrometer_stuck": (
+        "instrument", {},
+        "the spectrometer returns its last frame again and again (frozen readout)",
+    ),
+    "spectrometer_noisy": (
+        "instrument",
+        {"factor": F("float", 10.0, lo=1.0, doc="noise σ multiplier (e.g. a failing cooler)")},
+        "detector noise multiplied by `factor`",
+    ),
+    "spectrometer_saturated": (
+        "instrument",
+        {"gain": F("float", 30.0, lo=1.0, doc="signal multiplier (e.g. integration time stuck long)")},
+        "signal multiplied by `gain`; bands above the ADC full scale clip",
+    ),
+    "battery_brownout": (
+        "power",
+        {"drop_fraction": F("float", 0.3, lo=0.0, hi=1.0, doc="fraction of the stored energy lost at onset (a failing cell)")},
+        "stored energy drops at onset and the bus cannot hold the computer up: it resets and stays in SAFE",
+    ),
+    "missed_pass": (
+        "comms",
+        {"station": F("str", "", doc="station name; empty = every station")},
+        "ground-station outage: no contact during the fault window",
+    ),
+}  # fmt: skip
+
+
+def fault_params_schema(item: dict, where: str) -> dict:
+    """Extra schema fields for one [[faults]] entry, by its kind (used by the validator)."""
+    kind = item.get("kind")
+    if kind in FAULT_KINDS:
+        return FAULT_KINDS[kind][1]
+    return {}
+
+
+class FaultInjector(Module):
+    """Publishes fault onsets and ends at their scheduled times."""
+
+    name = "faults"
+
+    def __init__(self, bus: MessageBus, faults: list[dict], t_end_ns: int) -> None:
+        super().__init__(bus)
+        self.schedule: list[tuple[int, int, dict]] = []
+        for i, f in enumerate(faults):
+            start = f["start"]
+            end = t_end_ns if f["duration"] is None else start + f["duration"]
+            self.schedule.append((start, end, {**f, "fault_id": i}))
+        self._done: set[tuple[int, bool]] = set()
+
+    def reset(self, t_ns: int) -> None:
+        super().reset(t_ns)
+        self._done.clear()
+
+    def update(self, t_ns: int) -> None:
+        super().update(t_ns)
+        for start, end, f in self.schedule:
+            for when, active in ((start, True), (end, False)):
+                key = (f["fault_id"], active)
+                if when <= t_ns and key not in self._done:
+                    self._done.add(key)
+                    self._publish(t_ns, f, active)
+
+    def _publish(self, t_ns: int, f: dict, active: bool) -> None:
+        target, params_schema, _ = FAULT_KINDS[f["kind"]]
+        params = tuple((k, f[k]) for k in params_schema)
+        self.bus.publish("fault", FaultMsg(t_ns, f["fault_id"], f["kind"], active, target, params))
+        what = "starts" if active else "ends"
+        self.bus.publish("event", Event(t_ns, "faults", "warning" if active else "info",
+                                        f"fault {f['fault_id']} {f['kind']} {what}"))  # fmt: skip
+
+    def quiet_until_ns(self, t_ns: int) -> int:
+        pending = [
+            when for start, end, f in self.schedule
+            for when, active in ((start, True), (end, False))
+            if (f["fault_id"], active) not in self._done
+        ]  # fmt: skip
+        return min(pending, default=FOREVER_NS)
+
+
+def active_faults(bus: MessageBus, reader: str, state: dict[int, FaultMsg], target: str) -> dict:
+    """Update `state` (fault_id → onset message) with new fault messages for `target`."""
+    for msg in bus.drain("fault", reader):
+        if msg.target != target:
+            continue
+        if msg.active:
+            state[msg.fault_id] = msg
+        else:
+            state.pop(msg.fault_id, None)
+    return state

@@ -1,0 +1,253 @@
+"""The point spectrometer: photons from the footprint → electrons → DN → calibrated I/F.
+
+Per observation (every `cadence` in SURVEY, when the boresight centre is lit):
+1. the boresight points at nadir, off by a random pointing error; `footprint_samples` rays
+   sample the field (centre + equal-area rings) and hit the spherical body (a ray that
+   misses = off-body: the observation is refused and counted);
+2. each ray sees one unit: I/F = pV · R_unit(λ) · weathering · phase reddening ·
+   Lommel–Seeliger · phase law, plus the NEATM thermal emission of its facet; the field's
+   radiance is the mean over rays (areal mixing);
+3. electrons per band = radiance × aperture area × field solid angle × band width ×
+   integration time × throughput ÷ photon energy; noise = shot + dark + read (Gaussian
+   approximation, σ² = N + N_dark + N_read²); the ADC clips at full well and quantises;
+4. onboard calibration divides by the electrons expected for I/F = 1 (known solar flux and
+   instrument response) and reports a 1σ error from its own noise model.
+
+Faults (messages from `sim.faults`): stuck (the last frame again), noisy (σ × factor),
+saturated (signal × gain, clipping). The truth (dominant unit, its share, SNR) goes on a
+separate channel the flight software never reads.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from sim.bus import FOREVER_NS, MessageBus, Module
+from sim.ephemeris import Ephemeris
+from sim.faults import active_faults
+from sim.messages import Frame, Truth
+from sim.radiometry import (
+    lommel_seeliger,
+    phase_function,
+    photon_energy_j,
+    planck_w_m2_sr_m,
+    solar_irradiance_1au_w_m2_m,
+    subsolar_temperature_k,
+)
+from sim.target import Surface
+
+GAUSS_AREA_PER_FWHM = math.sqrt(math.pi / (4 * math.log(2)))  # ∫ Gaussian / (peak · FWHM)
+
+
+def band_centres_um(cfg: dict) -> tuple[np.ndarray, float]:
+    """Band centres and FWHM (µm) of the instrument."""
+    bands = np.linspace(cfg["band_min_um"], cfg["band_max_um"], cfg["n_bands"])
+    fwhm = cfg["fwhm_um"] or float(bands[1] - bands[0])
+    return bands, fwhm
+
+
+def footprint_pattern(n: int) -> np.ndarray:
+    """(n, 2) offsets in units of the field radius: centre + equal-area rings (1, 7 or 19)."""
+    pts = [(0.0, 0.0)]
+    if n >= 7:
+        rho = math.sqrt(4 / 7) if n == 7 else math.sqrt(4 / 19)
+        pts += [(rho * math.cos(a), rho * math.sin(a)) for a in np.arange(6) * math.pi / 3]
+    if n == 19:
+        rho = math.sqrt(13 / 19)
+        pts += [(rho * math.cos(a), rho * math.sin(a)) for a in (np.arange(12) + 0.5) * math.pi / 6]
+    return np.array(pts)
+
+
+class Spectrometer(Module):
+    name = "instrument"
+
+    def __init__(self, bus: MessageBus, config: dict, eph: Ephemeris, surface: Surface,
+                 rng: np.random.Generator):  # fmt: skip
+        super().__init__(bus)
+        c = self.cfg = config["instrument"]
+        t = config["target"]
+        self.eph, self.surface, self.rng = eph, surface, rng
+        self.step_ns = config["mission"]["step"]
+        self.cadence_ns = c["cadence"]
+        self.bands_um, self.fwhm_um = band_centres_um(c)
+        self.i055 = int(np.argmin(np.abs(self.bands_um - 0.55)))
+        area = math.pi * (c["aperture_diameter_m"] / 2) ** 2
+        omega = math.pi * (c["ifov_mrad"] * 1e-3 / 2) ** 2
+        dlam_m = self.fwhm_um * GAUSS_AREA_PER_FWHM * 1e-6
+        # electrons per unit spectral radiance (W m⁻² sr⁻¹ m⁻¹) in each band
+        self.e_per_radiance = area * omega * dlam_m * c["integration_s"] * c["throughput"] / photon_energy_j(self.bands_um)
+        r_au = t["heliocentric_distance_au"]
+        self.sun_radiance_if1 = solar_irradiance_1au_w_m2_m(self.bands_um) / (math.pi * r_au**2)
+        self.e_ref = self.sun_radiance_if1 * self.e_per_radiance  # electrons for I/F = 1
+        vis = self.bands_um < c["channel_split_um"]
+        self.read_e = np.where(vis, c["vis_read_noise_e"], c["nir_read_noise_e"])
+        self.dark_e = np.where(vis, c["vis_dark_e_per_s"], c["nir_dark_e_per_s"]) * c["integration_s"]
+        self.e_per_dn = c["full_well_e"] / (2 ** c["adc_bits"] - 1)
+        self.dn_max = 2 ** c["adc_bits"] - 1
+        self.t_ss_k = subsolar_temperature_k(r_au, surface.albedo, t["emissivity"], t["beaming_eta"])
+        self.emissivity = t["emissivity"]
+        self.phase_slope = t["phase_slope_mag_per_deg"]
+        self.pattern = footprint_pattern(c["footprint_samples"])
+        self.half_fov_rad = c["ifov_mrad"] * 1e-3 / 2
+        self.reset(0)
+
+    def reset(self, t_ns: int) -> None:
+        super().reset(t_ns)
+        self.obs_id = 0
+        self.faults: dict = {}
+        self.last_frame: tuple[np.ndarray, np.ndarray] | None = None
+        self.stuck_frame: tuple[np.ndarray, np.ndarray] | None = None
+        self.n_off_body = 0
+        self.missed: dict[str, int] = {}
+
+    # -- stepping ---------------------------------------------------------------------------
+    def update(self, t_ns: int) -> None:
+        prev = self.t_ns
+        super().update(t_ns)
+        active_faults(self.bus, self.name, self.faults, self.name)
+        mode_msg = self.bus.read("mode")
+        mode = mode_msg.mode if mode_msg else "IDLE"
+        self._count_missed(prev, t_ns, mode)
+        k = t_ns // self.step_ns
+        if mode == "SURVEY" and t_ns % self.cadence_ns == 0 and self.eph.at(k)["observable"]:
+            self.observe(t_ns, k)
+
+    def _count_missed(self, prev_ns: int, t_ns: int, mode: str) -> None:
+        """Cadence ticks in (prev, t] with a lit footprint but the spacecraft in another mode."""
+        if mode == "SURVEY" or t_ns <= prev_ns:
+            return
+        k0, k1 = prev_ns // self.step_ns + 1, t_ns // self.step_ns + 1
+        ks = np.arange(k0, k1, dtype=np.int64)
+        tick = (ks * self.step_ns) % self.cadence_ns == 0
+        n = int(np.count_nonzero(self.eph.column("observable", k0, k1) & tick))
+        if n:
+            self.missed[mode] = self.missed.get(mode, 0) + n
+
+    def quiet_until_ns(self, t_ns: int) -> int:
+        k = t_ns // self.step_ns
+        mode_msg = self.bus.read("mode")
+        if mode_msg and mode_msg.mode == "SURVEY" and self.eph.at(k)["observable"]:
+            return (t_ns // self.cadence_ns + 1) * self.cadence_ns
+        # otherwise nothing happens here until the footprint turns lit (or dark)
+        now = bool(self.eph.at(k)["observable"])
+        horizon = k + 1 + 64 * self.eph.BLOCK
+        name = "observable"
+        k_next = self._next_change(name, now, k + 1, horizon)
+        return FOREVER_NS if k_next is None else k_next * self.step_ns
+
+    def _next_change(self, name: str, now: bool, k0: int, k1: int) -> int | None:
+        col_k = k0
+        while col_k < k1:
+            end = min(k1, col_k + self.eph.BLOCK)
+            col = self.eph.column(name, col_k, end)
+            hits = np.flatnonzero(col != now)
+            if hits.size:
+                return col_k + int(hits[0])
+            col_k = end
+        return k1
+
+    # -- one observation --------------------------------------------------------------------
+    def observe(self, t_ns: int, k: int) -> None:
+        g = self.eph.at(k)
+        r = np.array([g["x_m"], g["y_m"], g["z_m"]])
+        dirs = self._ray_directions(r)
+        hit, p = self._intersect(r, dirs)
+        if not hit.all():
+            self.n_off_body += 1
+            return
+        t_s = t_ns / 1e9
+        n = p / self.eph.radius_m
+        sun = self.eph.sun_hat
+        cos_i = n @ sun
+        cos_e = np.einsum("ij,ij->i", n, -dirs)
+        alpha = np.degrees(np.arccos(np.clip(-dirs @ sun, -1, 1)))
+        pb = self.eph.to_body(n, t_s)
+        lat = np.degrees(np.arcsin(np.clip(pb[:, 2], -1, 1)))
+        lon = np.degrees(np.arctan2(pb[:, 1], pb[:, 0]))
+        units = self.surface.unit_at(lat, lon)
+        radiance, reflected_055 = self._radiance(units, cos_i, cos_e, alpha)
+        self._publish(t_ns, g, units, radiance, reflected_055, alpha, cos_i)
+
+    def _ray_directions(self, r: np.ndarray) -> np.ndarray:
+        d0 = -r / np.linalg.norm(r)
+        u = np.cross(d0, [0.0, 0.0, 1.0])
+        if np.linalg.norm(u) < 1e-9:
+            u = np.cross(d0, [1.0, 0.0, 0.0])
+        u /= np.linalg.norm(u)
+        w = np.cross(d0, u)
+        jitter = self.cfg["pointing_jitter_mrad"] * 1e-3
+        ju, jw = (self.rng.normal(0.0, jitter, 2) if jitter > 0 else (0.0, 0.0))
+        off = self.pattern * math.tan(self.half_fov_rad)
+        d = d0[None, :] + (off[:, :1] + ju) * u[None, :] + (off[:, 1:] + jw) * w[None, :]
+        return d / np.linalg.norm(d, axis=1, keepdims=True)
+
+    def _intersect(self, r: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        b = d @ r
+        c = r @ r - self.eph.radius_m**2
+        disc = b * b - c
+        hit = disc >= 0
+        t = -b - np.sqrt(np.maximum(disc, 0.0))
+        hit &= t > 0
+        return hit, r[None, :] + t[:, None] * d
+
+    def _radiance(self, units, cos_i, cos_e, alpha) -> tuple[np.ndarray, np.ndarray]:
+        s, lam = self.surface, self.bands_um
+        lit = cos_i > 0
+        refl = s.unit_spectra[units] * s.weathering[units]
+        if self.cfg["phase_reddening"]:
+            refl = refl * (1 + s.kappa[units, None] * alpha[:, None] * (lam[None, :] - 0.55))
+        i_f = (s.albedo[units] * lommel_seeliger(cos_i, cos_e) * phase_function(alpha, self.phase_slope))[:, None] * refl
+        radiance = np.where(lit[:, None], i_f, 0.0) * self.sun_radiance_if1[None, :]
+        reflected_055 = radiance[:, self.i055].copy()
+        if self.cfg["thermal_emission"]:
+            temp = self.t_ss_k[units] * np.maximum(cos_i, 0.0) ** 0.25
+            radiance = radiance + self.emissivity * planck_w_m2_sr_m(lam[None, :], temp[:, None])
+        return radiance.mean(axis=0), reflected_055
+
+    def _publish(self, t_ns, g, units, radiance, reflected_055, alpha, cos_i) -> None:
+        c = self.cfg
+        signal = radiance * self.e_per_radiance
+        noise_factor = c["noise_scale"]
+        gain = 1.0
+        for f in self.faults.values():
+            if f.kind == "spectrometer_noisy":
+                noise_factor *= f.param("factor")
+            elif f.kind == "spectrometer_saturated":
+                gain *= f.param("gain")
+        signal = signal * gain
+        sigma = np.sqrt(signal + self.dark_e + self.read_e**2)
+        raw = signal + self.dark_e
+        if c["noise"]:
+            raw = raw + sigma * noise_factor * self.rng.standard_normal(signal.size)
+        dn = np.clip(np.floor(np.clip(raw, 0.0, c["full_well_e"]) / self.e_per_dn + 0.5), 0, self.dn_max)
+        n_sat = int(np.count_nonzero(dn >= self.dn_max))
+        electrons = dn * self.e_per_dn - self.dark_e
+        reflectance = electrons / self.e_ref
+        est_sigma = np.sqrt(np.maximum(electrons, 0.0) + self.dark_e + self.read_e**2) * c["noise_scale"]
+        error = est_sigma / self.e_ref
+        snr = signal / (sigma * (noise_factor if c["noise"] else 1.0))
+        kinds = sorted({f.kind for f in self.faults.values()})
+        if "spectrometer_stuck" in kinds:
+            if self.stuck_frame is None:
+                self.stuck_frame = self.last_frame or (reflectance, error)
+            reflectance, error = self.stuck_frame
+        else:
+            self.stuck_frame = None
+            self.last_frame = (reflectance, error)
+        shares = np.bincount(units, weights=reflected_055, minlength=len(self.surface.units))
+        total = shares.sum()
+        dominant = int(np.argmax(shares)) if total > 0 else int(units[0])
+        purity = float(shares[dominant] / total) if total > 0 else 0.0
+        self.obs_id += 1
+        est_snr = float(np.median(np.maximum(electrons, 0.0) / est_sigma))
+        self.bus.publish("frame", Frame(
+            t_ns, self.obs_id, float(g["sub_lat_deg"]), float(g["sub_lon_deg"]), float(alpha[0]),
+            est_snr, n_sat, reflectance.astype(np.float32), error.astype(np.float32),
+        ))  # fmt: skip
+        self.bus.publish("truth", Truth(
+            t_ns, self.obs_id, dominant, purity, float(np.median(snr)), float(snr[self.i055]),
+            float(np.degrees(np.arccos(np.clip(cos_i[0], -1, 1)))), float(alpha[0]),
+            float(g["altitude_m"]), ";".join(kinds),
+        ))  # fmt: skip
