@@ -22,12 +22,12 @@ int32 in bytes literals (compact to compile on a 16 KB board) and unpacked once 
 from __future__ import annotations
 
 import argparse
-from fractions import Fraction
 import hashlib
 import math
 import pprint
 import struct
 import sys
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np

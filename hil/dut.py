@@ -21,7 +21,7 @@ from firmware.taxonomy import CLASS_NAMES
 from hil import protocol as P
 from hil.flash import FlashReport, flash
 from hil.framing import Frame
-from hil.link import Link, LinkError
+from hil.link import Link, LinkError, Request
 from hil.rawrepl import RawRepl
 from hil.transport import Transport, open_transport
 
@@ -97,12 +97,17 @@ class Dut:
                                    work_s=WORK_PER_SPECTRUM_S, exact_len=H.RESULT_SIZE)  # fmt: skip
         return P.decode_result(answer)
 
-    def classify_batch(self, r41s, flags, fmt: int = H.FMT_INT16) -> list[P.BoardResult]:
+    @staticmethod
+    def batch_request(r41s, flags, fmt: int = H.FMT_INT16) -> Request:
         n = len(r41s)
-        body = P.batch_body(r41s, flags, fmt)
-        answer = self.link.request(H.BATCH, body, answer_len=n * H.RESULT_SIZE,
-                                   work_s=n * WORK_PER_SPECTRUM_S, exact_len=n * H.RESULT_SIZE)  # fmt: skip
-        return P.decode_results(answer, n)
+        return Request(H.BATCH, P.batch_body(r41s, flags, fmt), answer_len=n * H.RESULT_SIZE,
+                       exact_len=n * H.RESULT_SIZE, work_s=n * WORK_PER_SPECTRUM_S)  # fmt: skip
+
+    def classify_batch(self, r41s, flags, fmt: int = H.FMT_INT16) -> list[P.BoardResult]:
+        req = self.batch_request(r41s, flags, fmt)
+        answer = self.link.request(req.ftype, req.body, answer_len=req.answer_len,
+                                   work_s=req.work_s, exact_len=req.exact_len)  # fmt: skip
+        return P.decode_results(answer, len(r41s))
 
 
 @dataclass
@@ -133,7 +138,8 @@ class BoardClassifier:
     """
 
     def __init__(self, port: str = "vboard:", *, mpy: bool = False, fmt: str = "int16",
-                 retries: int = 8, flash_board: bool = True, transport: Transport | None = None):  # fmt: skip
+                 retries: int = 8, flash_board: bool = True, transport: Transport | None = None,
+                 batch: int | None = None, window: int = 2):  # fmt: skip
         if fmt not in P.FMT_NAMES:
             raise ValueError(f"fmt={fmt!r}: expected one of {sorted(P.FMT_NAMES)}")
         self.fmt = P.FMT_NAMES[fmt]
@@ -146,7 +152,8 @@ class BoardClassifier:
         except BaseException:
             self.close()
             raise
-        self.batch = P.batch_capacity(int(self.info["max_payload"]), self.fmt)
+        self.batch = batch or P.batch_capacity(int(self.info["max_payload"]), self.fmt)
+        self.window = window
 
     def classify(self, r41, flags) -> BoardClassification:
         r41 = np.asarray(r41, dtype=np.float64)
@@ -160,10 +167,13 @@ class BoardClassifier:
             class_index=np.full(n, -1, np.int64), w=np.zeros(n, bool), status=np.full(n, -1, np.int64),
             slope=np.full(n, np.nan), pc=np.full((n, 5), np.nan), answered=np.zeros(n, bool),
         )  # fmt: skip
-        for a in range(0, n, self.batch):
-            b = min(n, a + self.batch)
+        spans = [(a, min(n, a + self.batch)) for a in range(0, n, self.batch)]
+        reqs = [self.dut.batch_request(r41[a:b], flags[a:b], self.fmt) for a, b in spans]
+        for (a, b), answer in zip(spans, self.dut.link.exchange(reqs, window=self.window), strict=True):
             try:
-                results = self.dut.classify_batch(r41[a:b], flags[a:b], self.fmt)
+                if isinstance(answer, Exception):
+                    raise answer
+                results = P.decode_results(answer, b - a)
             except (LinkError, P.ProtocolError) as exc:
                 out.errors.append((a, b, str(exc)))
                 continue

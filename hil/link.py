@@ -1,12 +1,15 @@
 """The robust request/answer link over a Transport: acknowledge, time out, retry, resync, recover.
 
-Stop-and-wait ARQ with 8-bit sequence numbers. Each request is sent (led by a 0x00 so any
-partial garbage on the board is closed off) and the link waits for the answer with the same
-sequence number and type | 0x80. What can happen instead, and what the link does:
+ARQ with 8-bit sequence numbers, stop-and-wait (`request`) or with a window of requests in
+flight (`exchange`: the next request travels while the last answer comes back, so a
+full-duplex line stays busy). Each request is sent led by a 0x00 (any partial garbage on the
+board is closed off); its answer has the same sequence number and type | 0x80. The commands
+are idempotent, so a resent request that the board already served is simply served again
+(or answered from the board's one-frame cache). What can happen, and what the link does:
 
 * the board NAKs (our frame arrived damaged) or the host decodes a damaged frame (the answer
-  arrived damaged) → resend at once; the board answers a repeated sequence number from its
-  cache, so a command never runs twice;
+  arrived damaged) → resend the oldest request in flight at once (the board answers in
+  order, so that is the one it could not have answered);
 * nothing valid arrives before the deadline (a delimiter was lost) → resend;
 * an answer to an older request (a duplicate) → counted, ignored;
 * a HELLO frame (the harness restarted: the board reset and main.py started it again), or
@@ -28,7 +31,7 @@ from dataclasses import dataclass, field
 from firmware.board import assay_harness as H
 from firmware.errors import AssayError
 from hil.framing import BadFrame, Frame, FrameDecoder, encode_frame, wire_size
-from hil.protocol import NAK_REASONS, decode_err
+from hil.protocol import decode_err
 
 REPL_SIGNS = (b"MicroPython ", b">>> ", b"raw REPL", b"soft reboot", b"Traceback (most recent")
 
@@ -77,8 +80,31 @@ class LinkStats:
         return d
 
 
+@dataclass
+class Request:
+    """One request to send: type, body, and what a valid answer looks like."""
+
+    ftype: int
+    body: bytes = b""
+    answer_len: int = 64  # expected answer size (for the deadline)
+    exact_len: int | None = None  # answer body must have exactly this length
+    work_s: float = 0.0  # board time to allow on top of the wire time
+
+
+@dataclass
+class _InFlight:
+    index: int
+    req: Request
+    seq: int
+    frame: bytes
+    timeout_s: float
+    sends: int = 0
+    deadline: float = 0.0
+    t_first: float = 0.0
+
+
 class Link:
-    """Framed requests to the harness on `transport`."""
+    """Framed requests to the harness on `transport` (stop-and-wait, or pipelined)."""
 
     def __init__(self, transport, *, retries: int = 8, base_timeout_s: float = 0.25,
                  on_reset: Callable[[], None] | None = None):  # fmt: skip
@@ -89,6 +115,7 @@ class Link:
         self.decoder = FrameDecoder()
         self.stats = LinkStats()
         self._seq = 0
+        self._window = 1
         self.hello: Frame | None = None
 
     def _next_seq(self) -> int:
@@ -118,65 +145,111 @@ class Link:
 
     def request(self, ftype: int, body: bytes = b"", *, answer_len: int = 64,
                 work_s: float = 0.0, exact_len: int | None = None) -> bytes:  # fmt: skip
-        """Send one request; return the answer's body (see the module docstring)."""
-        seq = self._next_seq()
-        frame = encode_frame(ftype, seq, body)
-        want = ftype | H.REPLY
-        timeout = self.timeout_for(len(body), answer_len, work_s)
-        self.stats.requests += 1
-        for attempt in range(self.retries + 1):
-            if attempt:
-                self.stats.retries += 1
-            self.t.write(frame)
-            self.stats.sends += 1
-            self.stats.bytes_tx += len(frame)
-            t_sent = time.monotonic()
-            outcome = self._await(seq, want, t_sent + timeout, exact_len)
-            if isinstance(outcome, Frame):
-                self.stats.answered += 1
-                if attempt == 0:
-                    self.stats.rtt_s.append(time.monotonic() - t_sent)
-                return outcome.body
-            if isinstance(outcome, BoardError):
-                self.stats.board_errors += 1
-                raise outcome
-        self.stats.failed += 1
-        raise LinkTimeout(f"{self.t.description}: request type 0x{ftype:02x} seq {seq} unanswered "
-                          f"after {self.retries + 1} attempts ({self.stats.to_dict()})")  # fmt: skip
+        """Send one request and wait for its answer body (raises BoardError / LinkTimeout)."""
+        (out,) = self.exchange([Request(ftype, body, answer_len, exact_len, work_s)], window=1)
+        if isinstance(out, Exception):
+            raise out
+        return out
 
-    def _await(self, seq: int, want: int, deadline: float, exact_len: int | None):
-        """Frame (the answer), BoardError, or a reason string to resend."""
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
+    def exchange(self, requests: list[Request], window: int = 2) -> list[bytes | LinkError]:
+        """Send requests with up to `window` in flight (full duplex: the next request travels
+        while the previous answer comes back). Returns, per request, its answer body or the
+        LinkError that ended it — every request is answered or reported failed."""
+        results: list[bytes | LinkError | None] = [None] * len(requests)
+        todo = list(range(len(requests)))[::-1]
+        flying: dict[int, _InFlight] = {}  # seq → in flight, in send order
+        self.stats.requests += len(requests)
+        self._window = window
+        while todo or flying:
+            while todo and len(flying) < window:
+                i = todo.pop()
+                req = requests[i]
+                seq = self._next_seq()
+                f = _InFlight(i, req, seq, encode_frame(req.ftype, seq, req.body),
+                              self.timeout_for(len(req.body), req.answer_len, req.work_s))  # fmt: skip
+                flying[seq] = f
+                self._send(f, results, flying)
+            wait = min(f.deadline for f in flying.values()) - time.monotonic() if flying else 0
+            for item in self._receive(max(0.0, min(0.05, wait))):
+                self._handle(item, results, flying)
+            if flying and self._repl_seen():
+                for f in list(flying.values()):
+                    self._send(f, results, flying, resend=True)
+            now = time.monotonic()
+            for f in [f for f in flying.values() if now > f.deadline]:
                 self.stats.timeouts += 1
-                return "timeout"
-            for item in self._receive(min(left, 0.05)):
-                if isinstance(item, BadFrame):
-                    if item.looks_like_text:
-                        continue
-                    self.stats.bad_frames += 1
-                    return "damaged"
-                if item.ftype == H.HELLO:
-                    self.stats.resets += 1
-                    self.hello = item
-                    return "reset"
-                if item.ftype == H.NAK:
-                    self.stats.naks += 1
-                    return NAK_REASONS.get(item.body[:1][0] if item.body else 0, "nak")
-                if item.seq != seq:
-                    self.stats.stale += 1
-                    continue
-                if item.ftype == H.ERR:
-                    return BoardError(*decode_err(item.body))
-                if item.ftype != want or (exact_len is not None and len(item.body) != exact_len):
-                    self.stats.bad_frames += 1  # right seq, wrong shape: damaged beyond the CRC
-                    return "malformed"
-                return item
-            text = self.decoder.take_text() + self.decoder.pending_text()
-            if text and any(sign in text for sign in REPL_SIGNS):
-                self.stats.resets += 1
-                self.decoder.clear()
-                if self.on_reset is not None:
-                    self.on_reset()
-                return "repl"
+                self._send(f, results, flying, resend=True)
+        return results  # type: ignore[return-value]
+
+    def _send(self, f: _InFlight, results: list, flying: dict, resend: bool = False) -> None:
+        if f.sends > self.retries:
+            flying.pop(f.seq, None)
+            self.stats.failed += 1
+            results[f.index] = LinkTimeout(
+                f"{self.t.description}: request type 0x{f.req.ftype:02x} seq {f.seq} unanswered "
+                f"after {f.sends} attempts ({self.stats.to_dict()})")  # fmt: skip
+            return
+        if resend:
+            self.stats.retries += 1
+        self.t.write(f.frame)
+        now = time.monotonic()
+        f.sends += 1
+        f.deadline = now + f.timeout_s
+        f.t_first = f.t_first or now
+        self.stats.sends += 1
+        self.stats.bytes_tx += len(f.frame)
+
+    def _oldest(self, flying: dict) -> _InFlight | None:
+        return next(iter(flying.values()), None)
+
+    def _handle(self, item, results: list, flying: dict) -> None:
+        if isinstance(item, BadFrame):
+            if item.looks_like_text:
+                return
+            self.stats.bad_frames += 1  # most likely an answer, damaged: ask again
+            oldest = self._oldest(flying)
+            if oldest is not None:
+                self._send(oldest, results, flying, resend=True)
+            return
+        if item.ftype == H.HELLO:  # the harness (re)started: everything in flight is lost
+            self.stats.resets += 1
+            self.hello = item
+            for f in list(flying.values()):
+                self._send(f, results, flying, resend=True)
+            return
+        if item.ftype == H.NAK:  # the board got a damaged frame: the oldest it has not answered
+            self.stats.naks += 1
+            oldest = self._oldest(flying)
+            if oldest is not None:
+                self._send(oldest, results, flying, resend=True)
+            return
+        f = flying.get(item.seq)
+        if f is None:
+            self.stats.stale += 1  # a duplicate answer to something already settled
+            return
+        if item.ftype == H.ERR:
+            flying.pop(item.seq)
+            self.stats.board_errors += 1
+            results[f.index] = BoardError(*decode_err(item.body))
+            return
+        want = f.req.ftype | H.REPLY
+        if item.ftype != want or (f.req.exact_len is not None and len(item.body) != f.req.exact_len):
+            self.stats.bad_frames += 1  # right seq, wrong shape: damaged beyond the CRC
+            self._send(f, results, flying, resend=True)
+            return
+        flying.pop(item.seq)
+        self.stats.answered += 1
+        if f.sends == 1 and self._window == 1:
+            self.stats.rtt_s.append(time.monotonic() - f.t_first)
+        results[f.index] = item.body
+
+    def _repl_seen(self) -> bool:
+        """The board printed REPL text (banner, prompt, traceback): it left the harness."""
+        text = self.decoder.take_text() + self.decoder.pending_text()
+        if not (text and any(sign in text for sign in REPL_SIGNS)):
+            return False
+        self.stats.resets += 1
+        self.decoder.clear()
+        if self.on_reset is not None:
+            self.on_reset()
+        return True

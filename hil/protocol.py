@@ -40,6 +40,7 @@ class BoardResult:
     w: bool
     tree_indeterminate: bool
     edge_filled: bool
+    thermal_k: int  # temperature of a removed thermal tail (K, 2 K steps), 0 = none
     slope: float  # µm⁻¹
     pc: tuple[float, float, float, float, float]
     raw: bytes  # the 26 bytes as received (for bit-exact comparisons)
@@ -107,15 +108,17 @@ def batch_capacity(max_payload: int, fmt: int = H.FMT_INT16) -> int:
 def decode_result(raw: bytes) -> BoardResult:
     if len(raw) != H.RESULT_SIZE:
         raise ProtocolError(f"a result is {H.RESULT_SIZE} bytes, got {len(raw)}")
-    st, cls, bits, _pad, slope, *pc = struct.unpack(H.RESULT, raw)
+    st, cls, bits, half_k, slope, *pc = struct.unpack(H.RESULT, raw)
     if st not in STATUS_NAMES:
         raise ProtocolError(f"result field status={st}: not a known status {sorted(STATUS_NAMES)}")
     if not -1 <= cls < len(CLASS_NAMES):
         raise ProtocolError(f"result field class={cls}: outside −1..{len(CLASS_NAMES) - 1}")
-    if bits & ~0x07:
-        raise ProtocolError(f"result field bits=0x{bits:02x}: only bits 0–2 are defined")
-    return BoardResult(st, cls, bool(bits & 1), bool(bits & 2), bool(bits & 4), slope / PC_SCALE,
-                       tuple(v / PC_SCALE for v in pc), bytes(raw))  # fmt: skip
+    if bits & ~0x0F:
+        raise ProtocolError(f"result field bits=0x{bits:02x}: only bits 0–3 are defined")
+    if bool(bits & 8) != bool(half_k):
+        raise ProtocolError(f"result fields bits=0x{bits:02x}, tail={half_k}: thermal flag without temperature")
+    return BoardResult(st, cls, bool(bits & 1), bool(bits & 2), bool(bits & 4), 2 * half_k,
+                       slope / PC_SCALE, tuple(v / PC_SCALE for v in pc), bytes(raw))  # fmt: skip
 
 
 def decode_results(body: bytes, n: int) -> list[BoardResult]:
