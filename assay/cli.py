@@ -17,6 +17,7 @@ COMMANDS: list[tuple[str, tuple[str, ...]]] = [
     ("firmware.cli_classify", ("classify",)),
     ("sim.gse.cli", ("decode",)),
     ("sim.cli", ("run", "scenarios")),
+    ("hil.cli", ("hil",)),
 ]
 
 

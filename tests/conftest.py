@@ -10,4 +10,4 @@ REPO = Path(__file__).resolve().parents[1]
 TEST_DATA = REPO / "tests" / "data"
 SEEDS = REPO / "seeds"
 
-pytest_plugins: list[str] = []
+pytest_plugins: list[str] = ["hil.pytest_plugin"]
