@@ -234,15 +234,14 @@ class Decoder:
     def _transfer(self, tm, row):
         tid, part, chunk = parse_part(tm.data)
         row["name"] = f"XFER {tid} part {part}"
-        if tm.subtype == FIRST:
-            self.transfers[tid] = {"parts": {}, "last": None, "t_ns": tm.t_ns}
-        tr = self.transfers.get(tid)
-        if tr is None:
-            raise ValueError(f"transfer {tid}: part {part} without its first part")
+        if (tm.subtype == FIRST) != (part == 1) or part < 1:
+            raise ValueError(f"transfer {tid}: part {part} carries subtype {tm.subtype}")
+        # parts may arrive out of order (a lost part is sent again later): collect by number
+        tr = self.transfers.setdefault(tid, {"parts": {}, "last": None})
         tr["parts"][part] = chunk
         if tm.subtype == LAST:
             tr["last"] = part
-        if tr["last"] is not None and len(tr["parts"]) == tr["last"]:
+        if tr["last"] is not None and all(k in tr["parts"] for k in range(1, tr["last"] + 1)):
             blob = b"".join(tr["parts"][k] for k in range(1, tr["last"] + 1))
             del self.transfers[tid]
             product = decode_product(blob)

@@ -179,16 +179,30 @@ class GroundStation:
         return int.from_bytes(raw[:4], "big") & 0x1FFF_FFFF
 
     def send_and_wait(self, name_or_raw: str | bytes, data: bytes | None = None, *, timeout_s: float = 60.0,
-                      **args) -> dict:  # fmt: skip
-        """Uplink and run until the completion report; CommandFailed on any failure report."""
-        rid = self.send(name_or_raw, data, **args)
-        name = name_or_raw if isinstance(name_or_raw, str) else self.decoder.tc_names.get(rid, "TC")
-        report = self.run_until(
-            lambda: self._final(rid), timeout_s, f"{name}: no completion report"
-        )
-        if report["report"] in FAILURES:
-            raise CommandFailed(name, report)
-        return report
+                      retries: int = 2, **args) -> dict:  # fmt: skip
+        """Uplink and run until the completion report; CommandFailed on any failure report.
+        A TC refused for a bad CRC (damaged on the uplink, so certainly not executed) is sent
+        again, up to `retries` times; no other failure is retried."""
+        for attempt in range(retries + 1):
+            rid = self.send(name_or_raw, data, **args)
+            name = (
+                name_or_raw
+                if isinstance(name_or_raw, str)
+                else self.decoder.tc_names.get(rid, "TC")
+            )
+            report = self.run_until(
+                lambda rid=rid: self._final(rid), timeout_s, f"{name}: no completion report"
+            )
+            if (
+                report["report"] == "ACCEPT_FAIL"
+                and report["code"] == "BAD_CRC"
+                and attempt < retries
+            ):
+                continue
+            if report["report"] in FAILURES:
+                raise CommandFailed(name, report)
+            return report
+        raise AssertionError("unreachable")  # the loop returns or raises on its last attempt
 
     def _final(self, rid: int) -> dict | None:
         for rec in self.verifications.get(rid, []):

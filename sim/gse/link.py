@@ -34,14 +34,19 @@ class Pass:
 class Loopback:
     def __init__(self, exe, *, step_ns: int = NS_PER_S, light_time_ns: int = 0, rate_bps: float = 64_000.0,
                  passes: list[Pass] | None = None, environment: Callable[[int], Iterable] | None = None,
-                 drop_prob: float = 0.0, corrupt_prob: float = 0.0, seed: int = 0):  # fmt: skip
+                 drop_prob: float = 0.0, corrupt_prob: float = 0.0, uplink_corrupt_prob: float = 0.0,
+                 seed: int = 0):  # fmt: skip
         self.exe = exe
         self.step_ns = int(step_ns)
         self.light_time_ns = int(light_time_ns)
         self.rate_bps = float(rate_bps)
         self.passes = passes
         self.environment = environment
-        self.drop_prob, self.corrupt_prob = drop_prob, corrupt_prob
+        self.drop_prob, self.corrupt_prob, self.uplink_corrupt_prob = (
+            drop_prob,
+            corrupt_prob,
+            uplink_corrupt_prob,
+        )
         self._rng = np.random.default_rng(seed)
         self.now_ns = 0
         self.downlink_sink: Callable[[bytes, int], None] | None = None

@@ -46,6 +46,7 @@ class Environment:
     next_obs_ns: int = 0
     sent: list[Observation] = field(default_factory=list)
     source_of: dict[int, int] = field(default_factory=dict)  # obs ID → index into files
+    inject: list[tuple[int, object]] = field(default_factory=list)  # (t_ns, message) one-offs
 
     def __post_init__(self):
         self._rng = np.random.default_rng(self.seed)
@@ -56,6 +57,7 @@ class Environment:
             PowerStatus(t_ns, self.soc, 6.6 + 1.8 * self.soc),
             ThermalStatus(t_ns, self.spectrometer_c, self.obc_c),
         ]
+        out += [m for t, m in self.inject if t == t_ns]
         self._pending += self.exe.pop_requests()
         state = self.exe.instrument_state
         if state.power_on and t_ns >= self.next_obs_ns:
@@ -116,7 +118,8 @@ class World:
 
 
 def make_world(files=None, *, passes: list[Pass] | None = None, archive=None, light_time_s: float = 1.0,
-               rate_bps: float = 64_000.0, drop_prob: float = 0.0, corrupt_prob: float = 0.0, seed: int = 0,
+               rate_bps: float = 64_000.0, drop_prob: float = 0.0, corrupt_prob: float = 0.0,
+               uplink_corrupt_prob: float = 0.0, seed: int = 0,
                obs_period_s: float = 10.0, capacity_bytes: int = 4 << 20, auto_ack_s: float | None = 20.0,
                params: dict | None = None, start: bool = True) -> World:  # fmt: skip
     exe = Executive(nvm=Nvm(), mass=MassMemory(capacity_bytes))
@@ -124,7 +127,7 @@ def make_world(files=None, *, passes: list[Pass] | None = None, archive=None, li
         exe.params.set(name, value)
     env = Environment(exe, list(files or LOW), obs_period_s=obs_period_s, seed=seed)
     link = Loopback(exe, light_time_ns=int(light_time_s * S), rate_bps=rate_bps, passes=passes, environment=env,
-                    drop_prob=drop_prob, corrupt_prob=corrupt_prob, seed=seed)  # fmt: skip
+                    drop_prob=drop_prob, corrupt_prob=corrupt_prob, uplink_corrupt_prob=uplink_corrupt_prob, seed=seed)  # fmt: skip
     ground = GroundStation(
         link, archive=ArchiveWriter(archive) if archive else None, auto_ack_s=auto_ack_s
     )
