@@ -16,8 +16,9 @@ shared notes science.md §4.1):
 
 Status codes per band: OK, NO_COVERAGE (a tie window or the search range has no data),
 NO_BAND (no absorption: the band is shallower than MIN_DEPTH), BAD_FIT (a band is there but
-the fitted polynomial has its minimum on the edge of its window even after re-centring — a
-flat or noisy band bottom: depth and area are reported, the centre is not). BAR needs Band I OK and Band II *covered*: an olivine spectrum has no Band II and
+the fitted polynomial has its minimum on the edge of its window even after re-centring, or
+outside the band's search range — a flat or noisy band bottom: depth and area are reported,
+the centre is not). BAR needs Band I OK and Band II *covered*: an olivine spectrum has no Band II and
 BAR ≈ 0, which is a measurement, not a failure.
 """
 
@@ -252,10 +253,13 @@ def _band(x, r, a, b, first, last, search_lo, search_hi, pinv, cr, coef, out, co
         cj = cj2
         t, v = poly_min(c)
     out[col + 1] = 1.0 - v
-    if t <= -1.0 or t >= 1.0:
+    centre = x[cj] + t * m * h
+    # a minimum on the window edge, or one the re-centring walked out of the band's search
+    # range, is not a resolved band bottom
+    if t <= -1.0 or t >= 1.0 or centre < search_lo - 1e-9 or centre > search_hi + 1e-9:
         out[col + 1] = 1.0 - vmin
         return BAD_FIT
-    out[col] = x[cj] + t * m * h
+    out[col] = centre
     if 1.0 - v < MIN_DEPTH:
         return NO_BAND
     return OK

@@ -111,10 +111,11 @@ def _band(x, r, a, b, first, last, search, degree, m, out, col):
         cj, c = got
         t, v = _poly_min_dense(c)
     out[col + 1] = 1 - v
-    if t <= -1 or t >= 1:
+    centre = x[cj] + t * m * h
+    if t <= -1 or t >= 1 or not search[0] - 1e-9 <= centre <= search[1] + 1e-9:
         out[col + 1] = 1 - vmin
         return K.BAD_FIT
-    out[col] = x[cj] + t * m * h
+    out[col] = centre
     return K.NO_BAND if 1 - v < K.MIN_DEPTH else K.OK
 
 
