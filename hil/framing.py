@@ -2,8 +2,9 @@
 
 Same wire format as the board's hand-written `firmware/board/assay_frame.py`, built here on
 the `cobs` and `crc` libraries (the tests check one against the other). payload =
-type:u8 | seq:u8 | body; the CRC (CCSDS TM/TC FECF, `crc.Crc16.IBM_3740`, check 0x29B1) is
-appended big-endian.
+type:u8 | seq:u8 | len:u16le | body; the CRC (CCSDS TM/TC FECF, `crc.Crc16.IBM_3740`, check
+0x29B1) is appended big-endian. The length field closes a hole of COBS + a CRC without final
+xor (a delimiter damaged into 0x01 appends a zero that the CRC accepts; see assay_frame).
 
 `FrameDecoder` turns an arbitrary byte stream — frames, boot banners, REPL prompts, line
 noise — into `Frame`s and `BadFrame`s: a 0x00 ends every block, so after any garbage it is in
@@ -22,7 +23,8 @@ CRC16 = Calculator(Crc16.IBM_3740, optimized=True)
 DELIMITER = b"\x00"
 MAX_BLOCK = 16384  # longer runs without a delimiter are garbage, not frames
 TEXT_TAIL = 512  # bytes of non-frame text kept for REPL detection
-_STAT = {"cobs": "bad_cobs", "crc": "bad_crc", "short": "short"}
+HEADER = 4  # type, seq, body length
+_STAT = {"cobs": "bad_cobs", "crc": "bad_crc", "short": "short", "length": "bad_length"}
 
 
 def crc16(data: bytes) -> int:
@@ -35,14 +37,17 @@ def encode_frame(ftype: int, seq: int, body: bytes = b"", *, lead: bool = True) 
     receiver holds is closed off before this frame starts (it costs one byte)."""
     if not (0 <= ftype <= 0xFF and 0 <= seq <= 0xFF):
         raise ValueError(f"frame type {ftype} and seq {seq} must be 0–255")
-    payload = bytes((ftype, seq)) + bytes(body)
+    body = bytes(body)
+    if len(body) > 0xFFFF:
+        raise ValueError(f"frame body of {len(body)} bytes: at most 65535")
+    payload = bytes((ftype, seq)) + len(body).to_bytes(2, "little") + body
     payload += crc16(payload).to_bytes(2, "big")
     return (DELIMITER if lead else b"") + cobs.encode(payload) + DELIMITER
 
 
 def wire_size(body_len: int, *, lead: bool = True) -> int:
     """Bytes on the wire for a body of `body_len` bytes (COBS worst case)."""
-    n = body_len + 4
+    n = body_len + HEADER + 2
     return n + n // 254 + 1 + 1 + (1 if lead else 0)
 
 
@@ -59,7 +64,7 @@ class Frame:
 class BadFrame:
     """A delimited block that is not a valid frame, and why (NAK reason names)."""
 
-    reason: str  # "cobs", "crc", "short", "long"
+    reason: str  # "cobs", "crc", "short", "long", "length"
     size: int
     looks_like_text: bool
 
@@ -70,6 +75,7 @@ class DecoderStats:
     bad_cobs: int = 0
     bad_crc: int = 0
     short: int = 0
+    bad_length: int = 0
     too_long: int = 0
     garbage_bytes: int = 0
 
@@ -126,12 +132,14 @@ class FrameDecoder:
             raw = cobs.decode(block)
         except cobs.DecodeError:
             return self._bad("cobs", block, text)
-        if len(raw) < 4:
+        if len(raw) < HEADER + 2:
             return self._bad("short", block, text)
         if crc16(raw[:-2]) != int.from_bytes(raw[-2:], "big"):
             return self._bad("crc", block, text)
+        if int.from_bytes(raw[2:4], "little") != len(raw) - HEADER - 2:
+            return self._bad("length", block, text)
         self.stats.frames += 1
-        return Frame(raw[0], raw[1], bytes(raw[2:-2]))
+        return Frame(raw[0], raw[1], bytes(raw[HEADER:-2]))
 
     def _bad(self, reason: str, block: bytes, text: bool) -> BadFrame:
         name = _STAT[reason]

@@ -19,7 +19,7 @@ from firmware.taxonomy import CLASS_NAMES, DEMEO_GRID_UM
 
 N_GRID = DEMEO_GRID_UM.size
 PC_SCALE = float(1 << H.model.Q_PC)
-NAK_REASONS = {1: "crc", 2: "cobs", 3: "too long", 4: "too short"}
+NAK_REASONS = {1: "crc", 2: "cobs", 3: "too long", 4: "too short", 5: "length"}
 ERR_CODES = {1: "unknown request", 2: "bad length", 3: "bad format", 4: "board exception"}
 STATUS_NAMES = {0: "ok", 1: "no coverage", 2: "bad normalisation", 5: "out of range",
                 6: "templates not on the board"}  # fmt: skip

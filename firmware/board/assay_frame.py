@@ -1,7 +1,12 @@
 """Board side of the serial framing: COBS(payload ‖ CRC-16/CCITT-FALSE) ‖ 0x00.
 
 Hand-written for MicroPython (the host uses the `cobs` and `crc` libraries; the tests check
-these functions against them byte for byte). payload = type:u8 | seq:u8 | body.
+these functions against them byte for byte). payload = type:u8 | seq:u8 | len:u16le | body.
+
+Why the length: a delimiter damaged into 0x01 and followed by the next 0x00 makes COBS
+append one zero byte, and CCITT-FALSE (no final xor) then always accepts payload‖crc_hi with
+"CRC" crc_lo‖0x00 (feeding a CRC its own high byte leaves crc_lo·256). Found by the
+exhaustive single-bit test (tests/hil/test_hil_frame.py); the length field rejects it.
 
 * COBS (Cheshire & Baker 1999, IEEE/ACM Trans. Netw. 7(2)) removes every 0x00 from the frame,
   so 0x00 only ever delimits frames: a receiver resynchronises at the next 0x00 after any
@@ -13,7 +18,8 @@ these functions against them byte for byte). payload = type:u8 | seq:u8 | body.
 """
 
 # NAK reasons (body of a NAK frame, host: hil.protocol.NAK_REASONS)
-NAK_CRC, NAK_COBS, NAK_TOO_LONG, NAK_TOO_SHORT = 1, 2, 3, 4
+NAK_CRC, NAK_COBS, NAK_TOO_LONG, NAK_TOO_SHORT, NAK_LENGTH = 1, 2, 3, 4, 5
+HEADER = 4  # type, seq, body length (u16 little-endian)
 
 
 def crc16(data, crc=0xFFFF):
@@ -79,12 +85,15 @@ def cobs_decode(data):
 
 
 def encode_frame(ftype, seq, body=b""):
-    """Wire bytes of one frame: COBS(type | seq | body | CRC16 big-endian) | 0x00."""
-    payload = bytearray(len(body) + 4)
+    """Wire bytes of one frame: COBS(type | seq | len | body | CRC16 big-endian) | 0x00."""
+    n = len(body)
+    payload = bytearray(n + HEADER + 2)
     payload[0] = ftype & 0xFF
     payload[1] = seq & 0xFF
-    payload[2:2 + len(body)] = body
-    crc = crc16(memoryview(payload)[:len(body) + 2])
+    payload[2] = n & 0xFF
+    payload[3] = n >> 8
+    payload[HEADER:HEADER + n] = body
+    crc = crc16(memoryview(payload)[:n + HEADER])
     payload[-2] = crc >> 8
     payload[-1] = crc & 0xFF
     out = cobs_encode(payload)
@@ -97,9 +106,11 @@ def decode_frame(block):
     raw = cobs_decode(block)
     if raw is None:
         return NAK_COBS
-    if len(raw) < 4:
+    if len(raw) < HEADER + 2:
         return NAK_TOO_SHORT
     n = len(raw) - 2
     if crc16(memoryview(raw)[:n]) != (raw[n] << 8) | raw[n + 1]:
         return NAK_CRC
-    return raw[0], raw[1], bytes(raw[2:n])
+    if raw[2] | (raw[3] << 8) != n - HEADER:
+        return NAK_LENGTH
+    return raw[0], raw[1], bytes(raw[HEADER:n])
