@@ -32,7 +32,7 @@ from firmware.kernels.features import (
     measure_features,
 )
 from firmware.kernels.mahlke_tree import tree_batch
-from firmware.kernels.mcfa import mcfa_batch
+from firmware.kernels.mcfa import score as mcfa_score
 from firmware.kernels.resample import resample_binned
 from firmware.mahlke_model import (
     GRID_UM,
@@ -286,8 +286,7 @@ def classify_batch(
     feats = np.empty((n, N_FEATURES))
     feats[:, :N_BINS] = x
     feats[:, PV_INDEX] = np.where(status == MX.OK, log_pv, np.nan)
-    tau, z, loglik = mcfa_batch(feats, model.W, model.mu, model.xi, model.chol_omega, model.omega,
-                                model.noise_var, model.log_pi, model.score_gamma, model.score_offset)  # fmt: skip
+    tau, z, loglik = mcfa_score(feats, model)
     probs = tree_batch(tau, z, feats[:, PV_INDEX], len(consts.classes), *consts.kernel_args())
     fine = resample_binned(wl, np.where(refl > 0, refl, np.nan) if np.any(refl <= 0) else refl,
                            FEATURE_GRID_UM, FEATURE_RESAMPLE_HALF_WIDTH_UM)  # fmt: skip

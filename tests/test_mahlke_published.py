@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from firmware.kernels.mahlke_tree import tree_batch
-from firmware.kernels.mcfa import mcfa_batch
+from firmware.kernels.mcfa import score
 from firmware.mahlke_model import N_BINS, N_FEATURES, PV_INDEX, load_mahlke_model
 from firmware.mahlke_tree import label, load_tree
 
@@ -38,8 +38,7 @@ def published():
 @lru_cache(maxsize=1)
 def scored():
     m = load_mahlke_model()
-    return mcfa_batch(published()["features"], m.W, m.mu, m.xi, m.chol_omega, m.omega,
-                      m.noise_var, m.log_pi, m.score_gamma, m.score_offset)  # fmt: skip
+    return score(published()["features"], m)
 
 
 def _tree(tau, z, variant="mahlke2022"):

@@ -11,7 +11,7 @@ import pytest
 
 from firmware.kernels import mixnorm as MX
 from firmware.kernels.mahlke_tree import tree_batch
-from firmware.kernels.mcfa import mcfa_batch
+from firmware.kernels.mcfa import score
 from firmware.mahlke import MAX_GAP_UM, MIN_BINS
 from firmware.mahlke_model import GRID_UM, HALF_WIDTH_UM, N_BINS, load_mahlke_model
 from firmware.mahlke_tree import load_tree
@@ -141,8 +141,7 @@ def _feature_cases():
 @lru_cache(maxsize=1)
 def _scored():
     x = _feature_cases()
-    args = (M.W, M.mu, M.xi, M.chol_omega, M.omega, M.noise_var, M.log_pi, M.score_gamma, M.score_offset)
-    return x, mcfa_batch(x, *args)
+    return x, score(x, M)
 
 
 def test_responsibilities_equal_twin():
@@ -151,6 +150,15 @@ def test_responsibilities_equal_twin():
     np.testing.assert_allclose(tau, tau_t, atol=1e-9, equal_nan=True)
     np.testing.assert_allclose(loglik, loglik_t, rtol=1e-10, atol=1e-8, equal_nan=True)
     assert np.isnan(tau[-1]).all() and np.isfinite(tau[:-1]).all()  # only the empty row is NaN
+
+
+def test_per_row_constants_equal_the_precomputed_ones():
+    """Rows of rare observed sets get their constants computed in the kernel: same result."""
+    x, (tau, z, loglik) = _scored()
+    tau1, z1, loglik1 = score(x, M, max_sets=0)
+    np.testing.assert_allclose(tau1, tau, atol=1e-12, equal_nan=True)
+    np.testing.assert_allclose(z1, z, atol=1e-12, equal_nan=True)
+    np.testing.assert_allclose(loglik1, loglik, rtol=1e-12, equal_nan=True)
 
 
 def test_latent_scores_equal_twin():

@@ -65,78 +65,126 @@ def _solve_lower(c, u, v):
 
 
 @njit_serial
-def _moments(y, W, mu, noise_var, obs, n_obs, a, b):
-    """A = W_oᵀD⁻¹W_o, b = W_oᵀD⁻¹r, returns (rᵀD⁻¹r, log det D_o) for r = y_o − μ_o."""
+def _moments(y, W, mu, noise_var, obs, n_obs, a, b, with_a):
+    """b = W_oᵀD⁻¹r and (if with_a) A = W_oᵀD⁻¹W_o; returns rᵀD⁻¹r for r = y_o − μ_o."""
     q = W.shape[1]
     for i in range(q):
         b[i] = 0.0
-        for j in range(q):
-            a[i, j] = 0.0
+        if with_a:
+            for j in range(q):
+                a[i, j] = 0.0
     c = 0.0
-    logdet_d = 0.0
     for m in range(n_obs):
         f = obs[m]
         inv = 1.0 / noise_var[f]
         r = y[f] - mu[f]
         c += r * r * inv
-        logdet_d += np.log(noise_var[f])
         for i in range(q):
             wi = W[f, i] * inv
             b[i] += wi * r
-            for j in range(i + 1):
-                a[i, j] += wi * W[f, j]
-    for i in range(q):
-        for j in range(i + 1, q):
-            a[i, j] = a[j, i]
-    return c, logdet_d
+            if with_a:
+                for j in range(i + 1):
+                    a[i, j] += wi * W[f, j]
+    if with_a:
+        for i in range(q):
+            for j in range(i + 1, q):
+                a[i, j] = a[j, i]
+    return c
 
 
 @njit_serial
-def _factor_solve(a, f, g, bk, ck, u, v):
-    """For Σ = D + W F Fᵀ Wᵀ: factorise Bₖ = I + FᵀAF into ck, set u = Fᵀg, v = ck⁻¹u;
-    returns log det Bₖ. (uᵀBₖ⁻¹u = vᵀv.)"""
+def _factor(a, f, af, bk, ck):
+    """Cholesky ck of Bₖ = I + FᵀAF (af = AF is scratch); returns log det Bₖ."""
     q = a.shape[0]
-    for i in range(q):  # bk = Fᵀ (A F), built in two 4×4 products
+    for m in range(q):
         for j in range(q):
-            s = 0.0
-            for m in range(q):
-                t = 0.0
-                for n in range(q):
-                    t += a[m, n] * f[n, j]
-                s += f[m, i] * t
-            bk[i, j] = s + (1.0 if i == j else 0.0)
-    logdet = _chol4(bk, ck)
+            t = 0.0
+            for n in range(q):
+                t += a[m, n] * f[n, j]
+            af[m, j] = t
     for i in range(q):
-        s = 0.0
-        for m in range(q):
-            s += f[m, i] * g[m]
-        u[i] = s
-    _solve_lower(ck, u, v)
-    return logdet
+        for j in range(i + 1):
+            t = 0.0
+            for m in range(q):
+                t += f[m, i] * af[m, j]
+            bk[i, j] = t + (1.0 if i == j else 0.0)
+            bk[j, i] = bk[i, j]
+    return _chol4(bk, ck)
 
 
 @njit_serial
-def component_loglik(y, obs, n_obs, W, mu, xi, factor, noise_var, log_pi, s, out):
-    """out[k] = log πₖ + log N(y_o; μ_o + W_oξₖ, W_o FₖFₖᵀ W_oᵀ + D_o) for every component;
-    returns log p(y_o) = logsumexp(out). `s` is a scratch tuple from `scratch()`."""
-    a, b, g, bk, ck, u, v = s
+def mask_constants(obs, n_obs, W, noise_var, factor, xi, a, chol, logdet, axi):
+    """Everything of the marginal Gaussians that depends on the observed set only: A, the
+    Cholesky factors of Bₖ = I + FₖᵀAFₖ, log det Σₖ = log det D_o + log det Bₖ, and Aξₖ."""
     q = W.shape[1]
-    c, logdet_d = _moments(y, W, mu, noise_var, obs, n_obs, a, b)
-    best = -np.inf
+    af = np.empty((q, q))
+    bk = np.empty((q, q))
+    logdet_d = 0.0
+    for i in range(q):
+        for j in range(q):
+            a[i, j] = 0.0
+    for m in range(n_obs):
+        f = obs[m]
+        logdet_d += np.log(noise_var[f])
+        inv = 1.0 / noise_var[f]
+        for i in range(q):
+            for j in range(q):
+                a[i, j] += W[f, i] * inv * W[f, j]
     for k in range(xi.shape[0]):
-        # g = W_oᵀD⁻¹e = b − Aξ; eᵀD⁻¹e = c − 2ξᵀb + ξᵀAξ
-        q0 = c
+        logdet[k] = logdet_d + _factor(a, factor[k], af, bk, chol[k])
         for i in range(q):
             t = 0.0
             for j in range(q):
                 t += a[i, j] * xi[k, j]
-            g[i] = b[i] - t
-            q0 += xi[k, i] * (t - 2.0 * b[i])
-        logdet_b = _factor_solve(a, factor[k], g, bk, ck, u, v)
+            axi[k, i] = t
+
+
+@njit_parallel
+def batch_mask_constants(masks, W, noise_var, factor, xi):
+    """`mask_constants` for each row of a (M, p) bool array of observed sets."""
+    n_mask, p = masks.shape
+    n_comp, q = xi.shape
+    a = np.empty((n_mask, q, q))
+    chol = np.empty((n_mask, n_comp, q, q))
+    logdet = np.empty((n_mask, n_comp))
+    axi = np.empty((n_mask, n_comp, q))
+    for i in prange(n_mask):
+        obs = np.empty(p, np.int64)
+        n_obs = 0
+        for f in range(p):
+            if masks[i, f]:
+                obs[n_obs] = f
+                n_obs += 1
+        mask_constants(obs, n_obs, W, noise_var, factor, xi, a[i], chol[i], logdet[i], axi[i])
+    return a, chol, logdet, axi
+
+
+@njit_serial
+def component_loglik(y, obs, n_obs, W, mu, xi, factor, noise_var, log_pi, chol, logdet, axi,
+                     s, out):  # fmt: skip
+    """out[k] = log πₖ + log N(y_o; μ_o + W_oξₖ, W_o FₖFₖᵀ W_oᵀ + D_o) for every component,
+    given the observed set's constants (`mask_constants`); returns log p(y_o) by log-sum-exp.
+    `s` is the scratch tuple of `scratch()`."""
+    _a, b, g, _bk, _ck, u, v, _af = s
+    q = W.shape[1]
+    c = _moments(y, W, mu, noise_var, obs, n_obs, _a, b, False)
+    best = -np.inf
+    for k in range(xi.shape[0]):
+        # g = W_oᵀD⁻¹e = b − Aξₖ ; eᵀD⁻¹e = c − 2ξₖᵀb + ξₖᵀAξₖ ; u = Fₖᵀg ; v = Cₖ⁻¹u
+        q0 = c
+        for i in range(q):
+            g[i] = b[i] - axi[k, i]
+            q0 += xi[k, i] * (axi[k, i] - 2.0 * b[i])
+        for i in range(q):
+            t = 0.0
+            for m in range(q):
+                t += factor[k, m, i] * g[m]
+            u[i] = t
+        _solve_lower(chol[k], u, v)
         quad = q0
         for i in range(q):
             quad -= v[i] * v[i]
-        ll = log_pi[k] - 0.5 * (quad + logdet_d + logdet_b + n_obs * LOG_2PI)
+        ll = log_pi[k] - 0.5 * (quad + logdet[k] + n_obs * LOG_2PI)
         out[k] = ll
         if ll > best:
             best = ll
@@ -150,51 +198,56 @@ def component_loglik(y, obs, n_obs, W, mu, xi, factor, noise_var, log_pi, s, out
 def scratch(q):
     """Per-spectrum 4×4 and 4-vector work arrays for `component_loglik` and `impute`."""
     return (np.empty((q, q)), np.empty(q), np.empty(q), np.empty((q, q)), np.empty((q, q)),
-            np.empty(q), np.empty(q))  # fmt: skip
+            np.empty(q), np.empty(q), np.empty((q, q)))  # fmt: skip
 
 
 @njit_serial
 def impute(y, obs, n_obs, k, W, mu, xi, omega, noise_var, s, out):
     """out = y with the missing features replaced by their conditional mean under component
     k with covariance W Ωₖ Ωₖᵀ Wᵀ + D (mcfa `impute`; see the module docstring):
-    ŷ_m = μ_m + W_m ξₖ + W_m Ωₖ Ωₖᵀ W_oᵀ Σ_oo⁻¹ e_o, and W_oᵀΣ_oo⁻¹e_o = g − A F Bₖ⁻¹ Fᵀ g."""
-    a, b, g, bk, ck, u, v = s
+    ŷ_m = μ_m + W_m (ξₖ + FFᵀ W_oᵀΣ_oo⁻¹e_o) with F = Ωₖ, and by Woodbury
+    W_oᵀΣ_oo⁻¹e_o = g − AF Bₖ⁻¹ Fᵀg, g = W_oᵀD_o⁻¹e_o, Bₖ = I + FᵀAF."""
+    a, b, g, bk, ck, u, v, af = s
     q = W.shape[1]
-    _moments(y, W, mu, noise_var, obs, n_obs, a, b)
+    _moments(y, W, mu, noise_var, obs, n_obs, a, b, True)
     f = omega[k]
     for i in range(q):
         t = 0.0
         for j in range(q):
             t += a[i, j] * xi[k, j]
         g[i] = b[i] - t
-    _factor_solve(a, f, g, bk, ck, u, v)
-    # w = Bₖ⁻¹ u: back-substitute ckᵀ w = v (reuse u for w)
+    _factor(a, f, af, bk, ck)
+    for i in range(q):  # u = Fᵀg, v = ck⁻¹u, then w = ck⁻ᵀv into u
+        t = 0.0
+        for m in range(q):
+            t += f[m, i] * g[m]
+        u[i] = t
+    _solve_lower(ck, u, v)
     for i in range(q - 1, -1, -1):
         t = v[i]
         for m in range(i + 1, q):
             t -= ck[m, i] * u[m]
         u[i] = t / ck[i, i]
-    # b ← W_oᵀΣ⁻¹e = g − A F w ; then v ← F Fᵀ b (the latent shift), reusing b and v
-    for i in range(q):
+    for i in range(q):  # v = F w ; b = g − A v = W_oᵀΣ⁻¹e
         t = 0.0
         for j in range(q):
             t += f[i, j] * u[j]
-        v[i] = t  # F w
+        v[i] = t
     for i in range(q):
         t = 0.0
         for j in range(q):
             t += a[i, j] * v[j]
         b[i] = g[i] - t
-    for i in range(q):
+    for i in range(q):  # u = Fᵀ b ; v = ξₖ + F u (the latent point the imputation uses)
         t = 0.0
         for j in range(q):
             t += f[j, i] * b[j]
-        u[i] = t  # Fᵀ b
+        u[i] = t
     for i in range(q):
         t = 0.0
         for j in range(q):
             t += f[i, j] * u[j]
-        v[i] = xi[k, i] + t  # ξₖ + F Fᵀ W_oᵀΣ⁻¹e
+        v[i] = xi[k, i] + t
     for p in range(y.shape[0]):
         if np.isfinite(y[p]):
             out[p] = y[p]
@@ -205,11 +258,16 @@ def impute(y, obs, n_obs, k, W, mu, xi, omega, noise_var, s, out):
             out[p] = t
 
 
+# Latent-score terms whose weight τ′ₖ is below this change z by < 1e-15 (|Zₖ| ≲ 10): skipped.
+NEGLIGIBLE_WEIGHT = 1e-17
+
+
 @njit_serial
-def mcfa_one(y, W, mu, xi, chol, omega, noise_var, log_pi, gamma, offset,
-             obs, all_idx, ll, y_imp, r, s, tau, z):  # fmt: skip
-    """Responsibilities τ (into `tau`), latent scores (into `z`); returns log p(y_o).
-    All-NaN y gives NaN outputs."""
+def mcfa_one(y, mask_id, W, mu, xi, chol_f, omega, noise_var, log_pi, gamma, offset,
+             m_chol, m_logdet, m_axi, full_id, obs, all_idx, ll, y_imp, r, s, own, tau, z):  # fmt: skip
+    """Responsibilities τ (into `tau`) and latent scores (into `z`) of one feature row;
+    returns log p(y_o). mask_id ≥ 0 picks precomputed constants of its observed set
+    (`batch_mask_constants`), −1 computes them here into `own`. All-NaN y → NaN outputs."""
     p = y.shape[0]
     n_obs = 0
     for f in range(p):
@@ -222,7 +280,13 @@ def mcfa_one(y, W, mu, xi, chol, omega, noise_var, log_pi, gamma, offset,
         for i in range(z.shape[0]):
             z[i] = np.nan
         return np.nan
-    total = component_loglik(y, obs, n_obs, W, mu, xi, chol, noise_var, log_pi, s, ll)
+    if mask_id >= 0:
+        chol, logdet, axi = m_chol[mask_id], m_logdet[mask_id], m_axi[mask_id]
+    else:
+        a_own, chol, logdet, axi = own
+        mask_constants(obs, n_obs, W, noise_var, chol_f, xi, a_own, chol, logdet, axi)
+    total = component_loglik(y, obs, n_obs, W, mu, xi, chol_f, noise_var, log_pi, chol, logdet,
+                             axi, s, ll)  # fmt: skip
     best = 0
     for k in range(tau.shape[0]):
         tau[k] = np.exp(ll[k] - total)
@@ -231,13 +295,14 @@ def mcfa_one(y, W, mu, xi, chol, omega, noise_var, log_pi, gamma, offset,
     impute(y, obs, n_obs, best, W, mu, xi, omega, noise_var, s, y_imp)
     for f in range(p):
         r[f] = y_imp[f] - mu[f]
-    total2 = component_loglik(r, all_idx, p, W, mu, xi, chol, noise_var, log_pi, s, ll)
+    total2 = component_loglik(r, all_idx, p, W, mu, xi, chol_f, noise_var, log_pi,
+                              m_chol[full_id], m_logdet[full_id], m_axi[full_id], s, ll)  # fmt: skip
     q = z.shape[0]
     for i in range(q):
         z[i] = 0.0
     for k in range(xi.shape[0]):
         w = np.exp(ll[k] - total2)
-        if w == 0.0:
+        if w < NEGLIGIBLE_WEIGHT:
             continue
         for i in range(q):
             t = offset[k, i]
@@ -248,8 +313,11 @@ def mcfa_one(y, W, mu, xi, chol, omega, noise_var, log_pi, gamma, offset,
 
 
 @njit_parallel
-def mcfa_batch(features, W, mu, xi, chol, omega, noise_var, log_pi, gamma, offset):
-    """(N, 54) features (NaN = missing) → τ (N, 50), latent scores (N, 4), log p(y_o) (N,)."""
+def mcfa_batch(features, mask_id, W, mu, xi, chol, omega, noise_var, log_pi, gamma, offset,
+               m_chol, m_logdet, m_axi, full_id):  # fmt: skip
+    """(N, 54) features (NaN = missing) → τ (N, 50), latent scores (N, 4), log p(y_o) (N,).
+    `mask_id` (N,) indexes the precomputed observed-set constants (−1: compute per row);
+    `full_id` is the index of the all-observed set (needed for the latent scores)."""
     n, p = features.shape
     n_comp, q = xi.shape
     tau = np.empty((n, n_comp))
@@ -262,6 +330,35 @@ def mcfa_batch(features, W, mu, xi, chol, omega, noise_var, log_pi, gamma, offse
         y_imp = np.empty(p)
         r = np.empty(p)
         s = scratch(q)
-        loglik[i] = mcfa_one(features[i], W, mu, xi, chol, omega, noise_var, log_pi, gamma,
-                             offset, obs, all_idx, ll, y_imp, r, s, tau[i], z[i])  # fmt: skip
+        own = (np.empty((q, q)), np.empty((n_comp, q, q)), np.empty(n_comp), np.empty((n_comp, q)))
+        loglik[i] = mcfa_one(features[i], mask_id[i], W, mu, xi, chol, omega, noise_var, log_pi,
+                             gamma, offset, m_chol, m_logdet, m_axi, full_id, obs, all_idx, ll,
+                             y_imp, r, s, own, tau[i], z[i])  # fmt: skip
     return tau, z, loglik
+
+
+def observed_sets(features: np.ndarray, max_sets: int = 64):
+    """Group rows by their observed set: (sets (M, p) bool with the all-observed set last,
+    mask_id (N,) into them, −1 for rows of rare sets when there are more than max_sets)."""
+    observed = np.isfinite(features)
+    full = np.ones((1, features.shape[1]), bool)
+    if observed.shape[0] == 0:
+        return full, np.zeros(0, np.int64)
+    sets, inverse, counts = np.unique(observed, axis=0, return_inverse=True, return_counts=True)
+    keep = np.argsort(-counts, kind="stable")[:max_sets]
+    keep = keep[sets[keep].any(axis=1)]  # the all-missing set needs no constants
+    remap = np.full(sets.shape[0], -1, np.int64)
+    remap[keep] = np.arange(keep.size)
+    return np.vstack([sets[keep], full]), remap[inverse.ravel()]
+
+
+def score(features: np.ndarray, model, max_sets: int = 64):
+    """τ (N, 50), latent scores (N, 4) and log p(y_o) (N,) of (N, 54) feature rows under the
+    MCFA of `model` (a `firmware.mahlke_model.MahlkeModel`). The constants of the `max_sets`
+    commonest observed sets are computed once per batch; rarer sets row by row."""
+    sets, mask_id = observed_sets(features, max_sets)
+    _a, m_chol, m_logdet, m_axi = batch_mask_constants(sets, model.W, model.noise_var,
+                                                       model.chol_omega, model.xi)  # fmt: skip
+    return mcfa_batch(features, mask_id, model.W, model.mu, model.xi, model.chol_omega,
+                      model.omega, model.noise_var, model.log_pi, model.score_gamma,
+                      model.score_offset, m_chol, m_logdet, m_axi, len(sets) - 1)  # fmt: skip
