@@ -155,16 +155,8 @@ class Fdir:
         self.safe(fault, rec.t_ns)
 
     def check_observation(self, obs, t_ns: int) -> bool:
-        """Stuck / saturated / noisy checks on one observation. True when it is usable."""
-        data = obs.counts_dn if obs.counts_dn is not None else np.asarray(obs.reflectance)
-        repeat = identical(self._prev, data) or constant(data)
-        self._prev = np.array(data, copy=True)  # kept across a power cycle: still stuck = same data
-        self._repeats = self._repeats + 1 if repeat else 0
-        if repeat:
-            if self._repeats >= self._params["fdir.stuck_identical"] - 1:
-                self._stuck(obs, t_ns)
-            return False  # a repeated reading carries no new information
-        self._recover(Fault.SPECTROMETER_STUCK, t_ns)
+        """Saturated / stuck / noisy checks on one observation. True when it is usable.
+        Saturation first: a saturated reading is flat and repeats, but is not a stuck one."""
         # an observation taken before the last integration change says nothing about the new
         # setting: no second response to a saturated (noisy) reading taken longer (shorter)
         commanded, eps = self.instrument.integration_scale, 1e-9
@@ -176,18 +168,18 @@ class Fdir:
         frac = saturated_fraction(obs.counts_dn, obs.full_scale_dn)
         if frac >= self._params["fdir.saturation_frac"]:
             if (requested or not longer) and Fault.SPECTROMETER_SATURATED not in self.latched:
-                self._detect(Fault.SPECTROMETER_SATURATED)
-                self._events.raise_(
-                    t_ns, Ev.SPECTROMETER_SATURATED, obs_id=obs.obs_id, frac_saturated=frac
-                )
-                scale = self.instrument.integration_scale
-                if self._retries_left(Fault.SPECTROMETER_SATURATED) and scale > MIN_INTEGRATION:
-                    self._respond(Fault.SPECTROMETER_SATURATED, Action.REDUCE_INTEGRATION, t_ns)
-                    self.instrument.integration_scale = max(MIN_INTEGRATION, scale / 2)
-                else:
-                    self.safe(Fault.SPECTROMETER_SATURATED, t_ns)
+                self._saturated(obs, frac, t_ns)
             return False
         self._recover(Fault.SPECTROMETER_SATURATED, t_ns)
+        data = obs.counts_dn if obs.counts_dn is not None else np.asarray(obs.reflectance)
+        repeat = identical(self._prev, data) or constant(data)
+        self._prev = np.array(data, copy=True)  # kept across a power cycle: still stuck = same data
+        self._repeats = self._repeats + 1 if repeat else 0
+        if repeat:
+            if self._repeats >= self._params["fdir.stuck_identical"] - 1:
+                self._stuck(obs, t_ns)
+            return False  # a repeated reading carries no new information
+        self._recover(Fault.SPECTROMETER_STUCK, t_ns)
         snr = snr_estimate(np.asarray(obs.reflectance, dtype=np.float64))
         if snr == snr and snr < self._params["fdir.noisy_min_snr"]:
             if (requested or not shorter) and self._detect(Fault.SPECTROMETER_NOISY):
@@ -200,6 +192,16 @@ class Fdir:
             return False
         self._recover(Fault.SPECTROMETER_NOISY, t_ns)
         return True
+
+    def _saturated(self, obs, frac: float, t_ns: int) -> None:
+        self._detect(Fault.SPECTROMETER_SATURATED)
+        self._events.raise_(t_ns, Ev.SPECTROMETER_SATURATED, obs_id=obs.obs_id, frac_saturated=frac)
+        scale = self.instrument.integration_scale
+        if self._retries_left(Fault.SPECTROMETER_SATURATED) and scale > MIN_INTEGRATION:
+            self._respond(Fault.SPECTROMETER_SATURATED, Action.REDUCE_INTEGRATION, t_ns)
+            self.instrument.integration_scale = max(MIN_INTEGRATION, scale / 2)
+        else:
+            self.safe(Fault.SPECTROMETER_SATURATED, t_ns)
 
     def _stuck(self, obs, t_ns: int) -> None:
         if not self._detect(Fault.SPECTROMETER_STUCK):

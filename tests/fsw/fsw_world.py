@@ -41,6 +41,9 @@ class Environment:
     spectrometer_c: float = 10.0
     obc_c: float = 25.0
     faults: set[str] = field(default_factory=set)  # "stuck", "saturated", "noisy"
+    mute: set[str] = field(
+        default_factory=set
+    )  # sensors that stopped reporting: "power", "thermal"
     seed: int = 0
     obs_id: int = 0
     next_obs_ns: int = 0
@@ -53,10 +56,11 @@ class Environment:
         self._pending = []
 
     def __call__(self, t_ns: int) -> list:
-        out = [
-            PowerStatus(t_ns, self.soc, 6.6 + 1.8 * self.soc),
-            ThermalStatus(t_ns, self.spectrometer_c, self.obc_c),
-        ]
+        out = []
+        if "power" not in self.mute:
+            out.append(PowerStatus(t_ns, self.soc, 6.6 + 1.8 * self.soc))
+        if "thermal" not in self.mute:
+            out.append(ThermalStatus(t_ns, self.spectrometer_c, self.obc_c))
         out += [m for t, m in self.inject if t == t_ns]
         self._pending += self.exe.pop_requests()
         state = self.exe.instrument_state
