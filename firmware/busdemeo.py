@@ -4,6 +4,12 @@
 (N, B) array sharing one axis. Both validate and prepare here, then call the kernels in
 `firmware.kernels`, which only do arithmetic. A spectrum that cannot be classified comes
 back with `cls=None` and a `reason` — never an exception, never a guess.
+
+Two corrections precede the DeMeo 2009 tree, each reported: a thermal tail (a dark NEO's
+own heat beyond 2 µm; `firmware.kernels.thermal`) is removed and flagged
+`thermal_tail_removed`, and a 0.9 µm band counts for Xk only from K_MIN_DEPTH on.
+`classify_grid()` is the host reference on the 41-point grid for ports that resample
+elsewhere (the board's fixed-point classifier).
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 Per spectrum, on per-chunk scratch buffers (nothing allocated per spectrum, no (N, G)
 intermediates): copy the row to float64 marking ≤ 0 as missing → coverage → binned resample
-to the 41-point grid and to the fine feature grid → e/h/k features → normalise, slope, PCs,
-template χ², tree. The stage kernels (resample_binned, measure_features, classify_grid) run
+to the 41-point grid and to the fine feature grid → e/h/k features → normalise, thermal
+tail, slope, PCs, template χ², tree. The stage kernels (resample_binned, measure_features, classify_grid) run
 the very same per-spectrum functions; this one only chains them.
 """
 
