@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from firmware import busdemeo
 from firmware.kernels.resample import resample_binned
@@ -94,3 +96,22 @@ def test_classification_reports_the_removal():
 def test_thermal_model_refuses_a_grid_without_the_tail():
     with pytest.raises(ValueError, match="0.75–2.4"):
         thermal_model(np.linspace(0.45, 1.0, 12))
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(
+    st.lists(st.floats(0.01, 10.0), min_size=41, max_size=41),
+    st.lists(st.integers(0, 40), max_size=3),
+)
+def test_random_spectra_never_crash_and_removal_is_bounded(values, holes):
+    r = np.array(values)
+    r[holes] = np.nan
+    before = r.copy()
+    excess, temp_k = thermal_tail_one(r, DEMEO_GRID_UM, *thermal_model(DEMEO_GRID_UM))
+    assert np.isfinite(excess) and excess >= 0.0
+    if excess == 0.0:
+        assert np.isnan(temp_k)
+        np.testing.assert_array_equal(r, before)
+    else:
+        assert 250.0 <= temp_k <= 420.0 and not np.isnan(before[15:]).any()
+        assert np.all(r <= before + 1e-12)  # only ever subtracts emission
