@@ -114,7 +114,7 @@ class BandResult:
 class BandBatch:
     """Arrays for N spectra (NaN = not measured); `result(i)` builds one `BandResult`."""
 
-    values: np.ndarray  # (N, K.N_OUT), columns K.COLUMN_NAMES
+    values: np.ndarray  # (N, K.N_OUT), columns K.COLUMN_NAMES; a centre is NaN unless its band is OK
     sigma: np.ndarray  # (N, K.N_OUT), Monte-Carlo 1σ (NaN without draws)
     status: np.ndarray  # (N, 2) int64 per band: K.OK / NO_COVERAGE / NO_BAND / BAD_FIT
     noise: np.ndarray  # (N,) DER_SNR σ used when there was no error column

@@ -259,9 +259,9 @@ def _band(x, r, a, b, first, last, search_lo, search_hi, pinv, cr, coef, out, co
     if t <= -1.0 or t >= 1.0 or centre < search_lo - 1e-9 or centre > search_hi + 1e-9:
         out[col + 1] = 1.0 - vmin
         return BAD_FIT
-    out[col] = centre
     if 1.0 - v < MIN_DEPTH:
         return NO_BAND
+    out[col] = centre
     return OK
 
 

@@ -115,8 +115,10 @@ def _band(x, r, a, b, first, last, search, degree, m, out, col):
     if t <= -1 or t >= 1 or not search[0] - 1e-9 <= centre <= search[1] + 1e-9:
         out[col + 1] = 1 - vmin
         return K.BAD_FIT
+    if 1 - v < K.MIN_DEPTH:
+        return K.NO_BAND
     out[col] = centre
-    return K.NO_BAND if 1 - v < K.MIN_DEPTH else K.OK
+    return K.OK
 
 
 def bands_one(x, r):
