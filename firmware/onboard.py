@@ -46,6 +46,7 @@ RESULT_STRUCT = struct.Struct("<BBIqhhbBBBBBh5hH")
 # kind, version, obs_id, t_ms, n_bands, reflectance per DN, error per DN
 SPECTRUM_HEADER = struct.Struct("<BBIqHff")
 CRC_BYTES = 2
+OBSERVE_HYSTERESIS = 0.05  # state of charge above min_soc_observe needed to resume SURVEY
 
 
 def crc16(data: bytes) -> int:
@@ -238,6 +239,7 @@ class OnboardLoop:
         self.used_bytes = 0
         self.next_id = 1
         self.safe = False
+        self.power_ok = True
         self.credit_bytes = 0
         self.lost = 0
         # lazy heaps over the store (entries of deleted products are skipped when met)
@@ -347,15 +349,20 @@ class OnboardLoop:
         c = self.cfg
         if inp.soc < c.safe_soc and not self.safe:
             self.safe = True
-            events.append(f"battery {inp.soc:.0%} below {c.safe_soc:.0%}: SAFE")
+            events.append(f"battery {inp.soc:.1%} below {c.safe_soc:.0%}: SAFE")
         if self.safe and inp.soc >= c.resume_soc and not inp.bus_reset:
             self.safe = False
-            events.append(f"battery {inp.soc:.0%} ≥ {c.resume_soc:.0%}: leaving SAFE")
+            events.append(f"battery {inp.soc:.1%} ≥ {c.resume_soc:.0%}: leaving SAFE")
         if self.safe:
             return "SAFE"
+        # observing stops below min_soc_observe and resumes OBSERVE_HYSTERESIS above it
+        if inp.soc < c.min_soc_observe:
+            self.power_ok = False
+        elif inp.soc >= c.min_soc_observe + OBSERVE_HYSTERESIS:
+            self.power_ok = True
         if inp.link_up and self.has_sendable():
             return "DOWNLINK"
-        if inp.observable and inp.soc >= c.min_soc_observe:
+        if inp.observable and self.power_ok:
             return "SURVEY"
         return "IDLE"
 

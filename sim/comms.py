@@ -79,7 +79,9 @@ def visibility_windows(epoch: datetime, t_end_ns: int, station: dict, ra_deg: fl
     return [w for w in windows if w[1] > w[0]]
 
 
-def plan_passes(config: dict, t_end_ns: int) -> list[PassWindow]:
+def plan_passes(config: dict, t_end_ns: int, notes: list[str] | None = None) -> list[PassWindow]:
+    """Contact windows; `notes` collects allocations cut short or lost to visibility."""
+    notes = [] if notes is None else notes
     g, t = config["ground"], config["target"]
     epoch = config["mission"]["epoch"]
     vis = {s["name"]: visibility_windows(epoch, t_end_ns, s, t["right_ascension_deg"], t["declination_deg"])
@@ -90,10 +92,15 @@ def plan_passes(config: dict, t_end_ns: int) -> list[PassWindow]:
             start = ps["start"]
             while start < t_end_ns:
                 a, b = start, min(start + ps["duration"], t_end_ns)
+                usable = 0
                 for va, vb in vis[ps["station"]]:
                     lo, hi = max(a, va), min(b, vb)
                     if hi > lo:
                         raw.append((lo, hi, ps["station"]))
+                        usable += hi - lo
+                if usable < b - a:
+                    notes.append(f"allocation at {ps['station']} from t={a / NS_PER_S:.0f} s: target above "
+                                 f"the mask for {usable / NS_PER_S:.0f} of {(b - a) / NS_PER_S:.0f} s")  # fmt: skip
                 if not ps["repeat"]:
                     break
                 start += ps["repeat"]
@@ -111,7 +118,8 @@ class GroundLink(Module):
         g, t = config["ground"], config["target"]
         self.eph = eph
         self.step_ns = config["mission"]["step"]
-        self.windows = plan_passes(config, t_end_ns)
+        self.notes: list[str] = []
+        self.windows = plan_passes(config, t_end_ns, self.notes)
         self.rate_bps = min(g["max_rate_bps"], g["rate_bps_at_1au"] / t["earth_distance_au"] ** 2)
         self.owlt_s = light_time_s(t["earth_distance_au"])
         self._bounds = np.array(sorted({w.start_ns for w in self.windows} | {w.end_ns for w in self.windows}),
@@ -122,6 +130,9 @@ class GroundLink(Module):
         super().reset(t_ns)
         self.faults: dict = {}
         self.current: PassWindow | None = None
+        for w in self.windows:
+            w.contact_s, w.bytes_sent, w.outage = 0.0, 0, False
+        self._notes_pending = True
 
     def window_at(self, t_ns: int) -> PassWindow | None:
         for w in self.windows:
@@ -135,6 +146,10 @@ class GroundLink(Module):
         prev = self.t_ns
         super().update(t_ns)
         active_faults(self.bus, self.name, self.faults, self.name)
+        if self._notes_pending:
+            self._notes_pending = False
+            for text in self.notes:
+                self.bus.publish("event", Event(t_ns, self.name, "warning", text))
         w = self.window_at(t_ns)
         if w is not self.current:
             if self.current is not None:

@@ -69,6 +69,7 @@ class Ephemeris:
     """Everything geometric the modules need, on the grid t = k · step."""
 
     BLOCK = 512  # grid points computed together
+    CACHE_BLOCKS = 16
 
     def __init__(self, config: dict):
         t, o, inst = config["target"], config["orbit"], config["instrument"]
@@ -125,12 +126,13 @@ class Ephemeris:
         }  # fmt: skip
 
     def _block(self, b: int) -> dict[str, np.ndarray]:
-        blk = self._cache.get(b)
+        blk = self._cache.pop(b, None)
         if blk is None:
-            if len(self._cache) > 8:
-                self._cache.clear()
+            if len(self._cache) >= self.CACHE_BLOCKS:
+                del self._cache[next(iter(self._cache))]  # least recently used
             k = np.arange(b * self.BLOCK, (b + 1) * self.BLOCK, dtype=np.int64)
-            blk = self._cache[b] = self.compute(k * self.step_ns)
+            blk = self.compute(k * self.step_ns)
+        self._cache[b] = blk  # (re)insert as most recently used
         return blk
 
     def at(self, k: int) -> dict[str, float]:

@@ -30,8 +30,8 @@ FAULT_KINDS: dict[str, tuple[str, dict, str]] = {
     ),
     "spectrometer_saturated": (
         "instrument",
-        {"gain": F("float", 30.0, lo=1.0, doc="signal multiplier (e.g. integration time stuck long)")},
-        "signal multiplied by `gain`; bands above the ADC full scale clip",
+        {"gain": F("float", 30.0, lo=1.0, doc="integration time stuck at integration_s × gain")},
+        "exposure control stuck long (auto-exposure off): bands above the ADC full scale clip",
     ),
     "battery_brownout": (
         "power",
@@ -62,9 +62,13 @@ class FaultInjector(Module):
     def __init__(self, bus: MessageBus, faults: list[dict], t_end_ns: int) -> None:
         super().__init__(bus)
         self.schedule: list[tuple[int, int, dict]] = []
+        self.beyond_end: list[dict] = []  # scheduled after the (possibly shortened) mission
         for i, f in enumerate(faults):
             start = f["start"]
-            end = t_end_ns if f["duration"] is None else start + f["duration"]
+            end = t_end_ns if f["duration"] is None else min(start + f["duration"], t_end_ns)
+            if start >= t_end_ns:
+                self.beyond_end.append({**f, "fault_id": i})
+                continue
             self.schedule.append((start, end, {**f, "fault_id": i}))
         self._done: set[tuple[int, bool]] = set()
 

@@ -24,7 +24,7 @@ import math
 
 import numpy as np
 
-from sim.bus import FOREVER_NS, MessageBus, Module
+from sim.bus import MessageBus, Module
 from sim.ephemeris import Ephemeris
 from sim.faults import active_faults
 from sim.messages import Frame, Truth
@@ -39,6 +39,8 @@ from sim.radiometry import (
 from sim.target import Surface
 
 GAUSS_AREA_PER_FWHM = math.sqrt(math.pi / (4 * math.log(2)))  # ∫ Gaussian / (peak · FWHM)
+AE_TARGET = 0.6  # auto-exposure: fraction of the full well at the brightest band
+AE_MIN_S = 1e-4  # shortest integration the readout supports, s
 
 
 def band_centres_um(cfg: dict) -> tuple[np.ndarray, float]:
@@ -71,19 +73,21 @@ class Spectrometer(Module):
         self.eph, self.surface, self.rng = eph, surface, rng
         self.step_ns = config["mission"]["step"]
         self.cadence_ns = c["cadence"]
+        # look no further ahead than the engine may skip
+        self.lookahead_steps = config["mission"]["max_skip"] // self.step_ns + 1
         self.bands_um, self.fwhm_um = band_centres_um(c)
         self.i055 = int(np.argmin(np.abs(self.bands_um - 0.55)))
         area = math.pi * (c["aperture_diameter_m"] / 2) ** 2
         omega = math.pi * (c["ifov_mrad"] * 1e-3 / 2) ** 2
         dlam_m = self.fwhm_um * GAUSS_AREA_PER_FWHM * 1e-6
-        # electrons per unit spectral radiance (W m⁻² sr⁻¹ m⁻¹) in each band
-        self.e_per_radiance = area * omega * dlam_m * c["integration_s"] * c["throughput"] / photon_energy_j(self.bands_um)
+        # electrons per second per unit spectral radiance (W m⁻² sr⁻¹ m⁻¹) in each band
+        self.e_rate_per_radiance = area * omega * dlam_m * c["throughput"] / photon_energy_j(self.bands_um)
         r_au = t["heliocentric_distance_au"]
         self.sun_radiance_if1 = solar_irradiance_1au_w_m2_m(self.bands_um) / (math.pi * r_au**2)
-        self.e_ref = self.sun_radiance_if1 * self.e_per_radiance  # electrons for I/F = 1
+        self.e_rate_ref = self.sun_radiance_if1 * self.e_rate_per_radiance  # e⁻/s for I/F = 1
         vis = self.bands_um < c["channel_split_um"]
         self.read_e = np.where(vis, c["vis_read_noise_e"], c["nir_read_noise_e"])
-        self.dark_e = np.where(vis, c["vis_dark_e_per_s"], c["nir_dark_e_per_s"]) * c["integration_s"]
+        self.dark_rate_e = np.where(vis, c["vis_dark_e_per_s"], c["nir_dark_e_per_s"])
         self.e_per_dn = c["full_well_e"] / (2 ** c["adc_bits"] - 1)
         self.dn_max = 2 ** c["adc_bits"] - 1
         self.t_ss_k = subsolar_temperature_k(r_au, surface.albedo, t["emissivity"], t["beaming_eta"])
@@ -101,6 +105,17 @@ class Spectrometer(Module):
         self.stuck_frame: tuple[np.ndarray, np.ndarray] | None = None
         self.n_off_body = 0
         self.missed: dict[str, int] = {}
+
+    def integration_for(self, radiance: np.ndarray) -> float:
+        """Auto-exposure from a short pre-exposure of the same scene: fill AE_TARGET of the
+        full well at the brightest band, never longer than `integration_s`."""
+        c = self.cfg
+        if not c["auto_exposure"]:
+            return c["integration_s"]
+        peak_rate = float(np.max(radiance * self.e_rate_per_radiance))
+        if peak_rate <= 0:
+            return c["integration_s"]
+        return min(max(AE_TARGET * c["full_well_e"] / peak_rate, AE_MIN_S), c["integration_s"])
 
     # -- stepping ---------------------------------------------------------------------------
     def update(self, t_ns: int) -> None:
@@ -132,12 +147,10 @@ class Spectrometer(Module):
             return (t_ns // self.cadence_ns + 1) * self.cadence_ns
         # otherwise nothing happens here until the footprint turns lit (or dark)
         now = bool(self.eph.at(k)["observable"])
-        horizon = k + 1 + 64 * self.eph.BLOCK
-        name = "observable"
-        k_next = self._next_change(name, now, k + 1, horizon)
-        return FOREVER_NS if k_next is None else k_next * self.step_ns
+        k_next = self._next_change("observable", now, k + 1, k + 1 + self.lookahead_steps)
+        return k_next * self.step_ns
 
-    def _next_change(self, name: str, now: bool, k0: int, k1: int) -> int | None:
+    def _next_change(self, name: str, now: bool, k0: int, k1: int) -> int:
         col_k = k0
         while col_k < k1:
             end = min(k1, col_k + self.eph.BLOCK)
@@ -171,12 +184,16 @@ class Spectrometer(Module):
         self._publish(t_ns, g, units, radiance, reflected_055, alpha, cos_i)
 
     def _ray_directions(self, r: np.ndarray) -> np.ndarray:
-        d0 = -r / np.linalg.norm(r)
-        u = np.cross(d0, [0.0, 0.0, 1.0])
-        if np.linalg.norm(u) < 1e-9:
-            u = np.cross(d0, [1.0, 0.0, 0.0])
-        u /= np.linalg.norm(u)
-        w = np.cross(d0, u)
+        x, y, z = (float(v) for v in r)
+        norm = math.sqrt(x * x + y * y + z * z)
+        dx, dy, dz = -x / norm, -y / norm, -z / norm
+        # u = d0 × ẑ (or × x̂ at the poles), w = d0 × u: an orthonormal frame about the boresight
+        ux, uy, uz = (dy, -dx, 0.0) if dx * dx + dy * dy > 1e-18 else (0.0, dz, -dy)
+        un = math.sqrt(ux * ux + uy * uy + uz * uz)
+        ux, uy, uz = ux / un, uy / un, uz / un
+        d0 = np.array([dx, dy, dz])
+        u = np.array([ux, uy, uz])
+        w = np.array([dy * uz - dz * uy, dz * ux - dx * uz, dx * uy - dy * ux])
         jitter = self.cfg["pointing_jitter_mrad"] * 1e-3
         ju, jw = (self.rng.normal(0.0, jitter, 2) if jitter > 0 else (0.0, 0.0))
         off = self.pattern * math.tan(self.half_fov_rad)
@@ -208,25 +225,26 @@ class Spectrometer(Module):
 
     def _publish(self, t_ns, g, units, radiance, reflected_055, alpha, cos_i) -> None:
         c = self.cfg
-        signal = radiance * self.e_per_radiance
         noise_factor = c["noise_scale"]
-        gain = 1.0
+        t_int = self.integration_for(radiance)
         for f in self.faults.values():
             if f.kind == "spectrometer_noisy":
                 noise_factor *= f.param("factor")
-            elif f.kind == "spectrometer_saturated":
-                gain *= f.param("gain")
-        signal = signal * gain
-        sigma = np.sqrt(signal + self.dark_e + self.read_e**2)
-        raw = signal + self.dark_e
+            elif f.kind == "spectrometer_saturated":  # exposure control stuck long
+                t_int = c["integration_s"] * f.param("gain")
+        signal = radiance * self.e_rate_per_radiance * t_int
+        dark = self.dark_rate_e * t_int
+        sigma = np.sqrt(signal + dark + self.read_e**2)
+        raw = signal + dark
         if c["noise"]:
             raw = raw + sigma * noise_factor * self.rng.standard_normal(signal.size)
-        dn = np.clip(np.floor(np.clip(raw, 0.0, c["full_well_e"]) / self.e_per_dn + 0.5), 0, self.dn_max)
+        dn = np.minimum(np.floor(np.minimum(np.maximum(raw, 0.0), c["full_well_e"]) / self.e_per_dn + 0.5), self.dn_max)
         n_sat = int(np.count_nonzero(dn >= self.dn_max))
-        electrons = dn * self.e_per_dn - self.dark_e
-        reflectance = electrons / self.e_ref
-        est_sigma = np.sqrt(np.maximum(electrons, 0.0) + self.dark_e + self.read_e**2) * c["noise_scale"]
-        error = est_sigma / self.e_ref
+        electrons = dn * self.e_per_dn - dark
+        e_ref = self.e_rate_ref * t_int
+        reflectance = electrons / e_ref
+        est_sigma = np.sqrt(np.maximum(electrons, 0.0) + dark + self.read_e**2) * c["noise_scale"]
+        error = est_sigma / e_ref
         snr = signal / (sigma * (noise_factor if c["noise"] else 1.0))
         kinds = sorted({f.kind for f in self.faults.values()})
         if "spectrometer_stuck" in kinds:

@@ -1,7 +1,7 @@
 """PNG figures of a run (matplotlib, Agg backend, no timestamp metadata: byte-reproducible).
 
-surface_map.png — truth units | onboard class per map cell (majority of the results that
-reached the ground) | right or wrong per cell; power.png — state of charge, array output and
+surface_map.png — truth units | onboard class per map cell (majority of the onboard
+results) | right or wrong per cell; power.png — state of charge, array output and
 load, modes; storage.png — store fill, produced/downlinked/dropped, pass windows;
 spectra.png — one observation per unit with its error, the unit's true spectrum and the
 class template the onboard result points to; accuracy_snr.png — accuracy by SNR bin.
@@ -45,12 +45,13 @@ def surface_map(mission, rows, path: Path) -> None:
         axes[0].plot([], [], "s", color=colours[i], label=f"{u.name} ({u.truth_class})")
     axes[0].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7, frameon=False)
     axes[0].set_title("surface truth: composition units")
-    # onboard classes as received on the ground (results carry lat/lon)
+    # onboard classes at the boresight positions the flight software recorded
     votes: dict[tuple[int, int], Counter] = defaultdict(Counter)
-    for _, prod in mission.ground.received:
-        if prod["kind"] == "result" and prod["lat_deg"] is not None:
-            i, j = (int(v) for v in s.cell_of(prod["lat_deg"], prod["lon_deg"]))
-            votes[(i, j)][strip_w(prod["class"]) or "—"] += 1
+    for x in rows:
+        if x["verdict"] != "lost":
+            i, j = (int(v) for v in s.cell_of(x["lat_deg"], x["lon_deg"]))
+            votes[(i, j)][strip_w(x["class"]) or "—"] += 1
+    on_ground = sum(x["result_on_ground"] for x in rows)
     classes = sorted({c for v in votes.values() for c in v})
     cmap = plt.get_cmap("tab20", max(len(classes), 1))
     grid = np.full(s.unit_map.shape, np.nan)
@@ -65,7 +66,8 @@ def surface_map(mission, rows, path: Path) -> None:
     for k, c in enumerate(classes):
         axes[1].plot([], [], "s", color=cmap(k), label=c)
     axes[1].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7, frameon=False, ncol=2)
-    axes[1].set_title(f"onboard class per cell (majority of {sum(map(sum, (v.values() for v in votes.values())))} results on the ground)")
+    axes[1].set_title(f"onboard class per cell (majority of {sum(sum(v.values()) for v in votes.values())} results; "
+                      f"{on_ground} of them on the ground)")
     axes[2].imshow(right, origin="lower", extent=extent, cmap=ListedColormap(["#d62728", "#2ca02c"]),
                    vmin=0, vmax=1, aspect="auto", interpolation="nearest")  # fmt: skip
     lat = [x["lat_deg"] for x in rows]

@@ -6,7 +6,7 @@ same instants. Floats appear only at the edge (seconds for physics formulas, ISO
 for people).
 
 Durations in scenarios are numbers of seconds or strings with a unit: "90 s", "20 min",
-"6 h", "2 d", "1.5h", "500 ms". Absolute times are ISO 8601 UTC ("2027-03-01T06:00:00Z").
+"6 h", "2 d", "1.5h", "500 ms", or several parts: "1 d 6 h", "1h30min". Absolute times are ISO 8601 UTC ("2027-03-01T06:00:00Z").
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ _UNITS_NS = {
     "day": NS_PER_DAY,
     "days": NS_PER_DAY,
 }
-_DURATION = re.compile(r"^\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([a-zµ]*)\s*$", re.IGNORECASE)
+_PART = re.compile(r"\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([a-zµ]*)", re.IGNORECASE)
 
 
 def parse_duration_ns(value: int | float | str) -> int:
@@ -49,16 +49,22 @@ def parse_duration_ns(value: int | float | str) -> int:
         return round(value * NS_PER_S)
     if not isinstance(value, str):
         raise ValueError(f"a duration must be seconds or a string like '6 h', got {value!r}")
-    m = _DURATION.match(value)
-    unit = (m.group(2) or "s").lower() if m else ""
-    if not m or unit not in _UNITS_NS:
+    parts = _PART.findall(value)
+    rebuilt = "".join(f"{n}{u}" for n, u in parts)
+    if not parts or rebuilt != re.sub(r"\s+", "", value) or any(
+        (u or "s").lower() not in _UNITS_NS for _, u in parts
+    ) or (len(parts) > 1 and not all(u for _, u in parts)):
         allowed = ", ".join(sorted(set(_UNITS_NS) - {"µs"}))
         raise ValueError(
             f"cannot read duration {value!r}: write a number and a unit ({allowed}), "
-            "e.g. '90 s', '6 h', '2 d'"
+            "e.g. '90 s', '6 h', '2 d', '1 d 6 h'"
         )
-    # Exact for the decimal written: avoid binary float error on e.g. "0.1 s".
-    whole, _, frac = m.group(1).partition(".")
+    return sum(_part_ns(n, (u or "s").lower()) for n, u in parts)
+
+
+def _part_ns(number: str, unit: str) -> int:
+    """Exact for the decimal written: avoids binary float error on e.g. '0.1 s'."""
+    whole, _, frac = number.partition(".")
     scale = _UNITS_NS[unit]
     ns = int(whole or 0) * scale
     if frac:
