@@ -17,7 +17,6 @@ back with `cls=None` and a `reason` — never an exception, never a guess.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 import numpy as np
 
@@ -332,15 +331,9 @@ def _assemble(
     )  # fmt: skip
 
 
-@lru_cache(maxsize=1)
-def _reference_masks() -> np.ndarray:
-    """Which bins each reference spectrum covers, one uint64 bit mask per reference."""
-    return MX.coverage_masks(load_mahlke_model().reference_reflectance)
-
-
 def _masks_for(references) -> np.ndarray:
     """Coverage masks with the excluded references emptied (an empty mask covers nothing)."""
-    masks = _reference_masks()
+    masks = load_mahlke_model().reference_masks
     if references is None:
         return masks
     keep = np.asarray(references)

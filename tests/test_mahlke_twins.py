@@ -73,7 +73,7 @@ def test_bin_spectra_leaves_wide_holes_missing_and_never_extrapolates():
 
 
 def _mixnorm_pair(binned, min_bins=MIN_BINS):
-    masks = MX.coverage_masks(M.reference_reflectance)
+    masks = M.reference_masks
     got = MX.mixnorm_batch(binned, M.reference_reflectance, M.reference_alpha, masks, 5, min_bins)
     want = twin.mixnorm(binned, M.reference_reflectance, M.reference_alpha, 5, min_bins)
     return got, want

@@ -17,8 +17,9 @@ does not have. Measured on the 155 DeMeo 2009 raw spectra that are in the publis
 features is 0.057 (observed bins) versus 0.119 (all bins), and the published class is kept
 for 87 % versus 77 % of them; for full spectra the two agree.
 
-Cost per spectrum: one pass over the references (a dot product and a norm over the observed
-bins each); references that miss an observed bin are skipped by a 64-bit coverage mask.
+Cost per spectrum: one pass over the references that cover the observed bins (a 64-bit
+coverage mask skips the others): a dot product and a norm over the observed bins, as a
+unit-stride loop when the observed bins have no holes (the usual case) so it vectorises.
 """
 
 from __future__ import annotations
@@ -120,15 +121,24 @@ def mixnorm_one(row, ref, ref_alpha, ref_mask, n_neighbours, min_bins, obs, best
     for m in range(n_neighbours):
         best_d[m] = np.inf
         best_j[m] = -1
+    lo = obs[0]
+    hi = obs[n_obs - 1] + 1
+    contiguous = hi - lo == n_obs  # no holes: unit-stride loop the compiler vectorises
     for j in range(ref.shape[0]):
         if (ref_mask[j] & mask) != mask:
             continue  # the reference misses an observed bin
         dot = 0.0
         rr = 0.0
-        for m in range(n_obs):
-            v = ref[j, obs[m]]
-            dot += row[obs[m]] * v
-            rr += v * v
+        if contiguous:
+            for b in range(lo, hi):
+                v = ref[j, b]
+                dot += row[b] * v
+                rr += v * v
+        else:
+            for m in range(n_obs):
+                v = ref[j, obs[m]]
+                dot += row[obs[m]] * v
+                rr += v * v
         # squared L2 distance of the two unit vectors = 2 − 2 cos
         d = 2.0 - 2.0 * dot * inv_norm / np.sqrt(rr)
         if d < best_d[n_neighbours - 1]:
