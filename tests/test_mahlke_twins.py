@@ -9,6 +9,7 @@ from functools import lru_cache
 import numpy as np
 import pytest
 
+from firmware import mahlke
 from firmware.kernels import mixnorm as MX
 from firmware.kernels.mahlke_tree import tree_batch
 from firmware.kernels.mcfa import score
@@ -190,3 +191,19 @@ def test_float32_spectra_give_the_float64_result():
     b32 = _bins(axis, x)
     b64 = _bins(axis, x.astype(np.float64))
     np.testing.assert_array_equal(b32, b64)  # the float32 values, read exactly
+
+
+@pytest.mark.parametrize("albedo", [None, 0.08])
+def test_whole_array_numpy_pipeline_equals_the_kernels(albedo):
+    """The vectorised numpy baseline of the benchmarks (full covariances, BLAS) is a second,
+    independent twin of the whole pipeline on complete survey-like spectra."""
+    from benchmarks.data import make_inputs
+    from tests.twins.mahlke_numpy import NumpyMahlke
+
+    axis, x, _ = make_inputs(300)
+    cls, probs, tau, z = NumpyMahlke(axis).classify(x, albedo)
+    got = mahlke.classify_batch(axis, x, albedo=albedo)
+    np.testing.assert_allclose(got.cluster_probabilities, tau, atol=1e-9)
+    np.testing.assert_allclose(got.z, z, atol=1e-9)
+    np.testing.assert_allclose(got.probabilities, probs, atol=1e-9)
+    np.testing.assert_array_equal(got.class_index, cls)
