@@ -200,7 +200,8 @@ class Autonomy:
             self._events.raise_(t_ns, Ev.FIND_CONFIRMED, obs_id=source, value=val.score)
             self._science_event(obs, cls, val, FLAG_REOBSERVATION | FLAG_CONFIRMED, t_ns)
             self._keep(obs, cls, slope, pc, val, CONFIRMED_VALUE, t_ns)
-            self._revalue(pend.product_id, CONFIRMED_VALUE - 0.01)
+            if pend.product_id in self._products.items:  # superseded by the better spectrum
+                self._products.remove(pend.product_id)
         else:
             self.stats["not_confirmed"] += 1
             self._events.raise_(t_ns, Ev.FIND_NOT_CONFIRMED, obs_id=source, value=val.score)

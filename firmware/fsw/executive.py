@@ -34,7 +34,7 @@ from firmware.fsw.products import Product, ProductStore
 from firmware.fsw.pus import DEFAULT_EPOCH_UNIX_MS, TM_HEADER_LEN, Apid, encode_tm
 from firmware.fsw.rategroups import RateGroup, Scheduler, Watchdog
 from firmware.fsw.schedule import Schedule
-from firmware.fsw.science import Science
+from firmware.fsw.science import Science, classify_one
 from firmware.fsw.store import MassMemory
 
 
@@ -56,19 +56,8 @@ class Config:
 
 
 def default_classify(obs):
-    """Bus-DeMeo on one observation, on one thread: the flight computer has one core, and a
-    parallel launch for a single spectrum costs ~200× the work on a busy 2-core host
-    (measured: 80 ms with 2 numba threads vs 0.35 ms with 1, load average ~6)."""
-    import numba
-
-    from firmware.busdemeo import classify
-
-    threads = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        return classify(obs.wavelength_um, obs.reflectance, obs.error, source=f"obs{obs.obs_id}")
-    finally:
-        numba.set_num_threads(threads)
+    """Bus-DeMeo on one observation (see `science.classify_one`)."""
+    return classify_one(obs.wavelength_um, obs.reflectance, obs.error, source=f"obs{obs.obs_id}")
 
 
 class Executive:
@@ -107,7 +96,7 @@ class Executive:
             "reobs_pending": lambda: bool(self.autonomy.pending),
         })  # fmt: skip
         self.dispatcher = Dispatcher(self, self.events, lambda: self.modes.mode)
-        self.hk = Housekeeping(self, self.pool, self.params)
+        self.hk = Housekeeping(self, self.pool, self.params, lambda: self.link.up)
         self.monitoring = Monitoring(self, self.pool, self.params, self.events)
         self.schedule = Schedule(self.events)
         self.instrument = Instrument()

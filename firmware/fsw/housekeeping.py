@@ -123,12 +123,15 @@ def unpack_report(data: bytes) -> tuple[HkStructure, dict[str, float | None]]:
 
 
 class Housekeeping:
-    """Periodic and one-shot HK generation."""
+    """Periodic and one-shot HK generation: each structure at its collection interval while a
+    ground station is in view (real time), `hk.offline_factor` times slower otherwise (stored
+    for the next pass: what dominates the housekeeping bytes of a low-rate mission)."""
 
-    def __init__(self, sink, pool: DataPool, params):
+    def __init__(self, sink, pool: DataPool, params, in_contact=lambda: True):
         self._sink = sink
         self._pool = pool
         self._params = params
+        self._in_contact = in_contact
         self.enabled = {sid: True for sid in STRUCTURES}
         self._next_ns = {sid: 0 for sid in STRUCTURES}
         self.reports = 0
@@ -148,7 +151,9 @@ class Housekeeping:
         for sid, s in STRUCTURES.items():
             if t_ns < self._next_ns[sid]:
                 continue
-            period_ns = int(self._params[s.period_param] * NS_PER_S)
+            # out of contact the reports only wait for the next pass: sample less often
+            factor = 1 if self._in_contact() else self._params["hk.offline_factor"]
+            period_ns = int(self._params[s.period_param] * factor * NS_PER_S)
             self._next_ns[sid] = t_ns + period_ns
             if self.enabled[sid] and (allowed is None or sid in allowed):
                 n += self.report(sid, t_ns)

@@ -59,6 +59,7 @@ PARAMS: dict[int, ParamDef] = {
         ParamDef(1, "hk.essential_period_s", "H", 10, 1, 3600, "s"),
         ParamDef(2, "hk.science_period_s", "H", 60, 1, 3600, "s"),
         ParamDef(3, "hk.fsw_period_s", "H", 60, 1, 3600, "s"),
+        ParamDef(4, "hk.offline_factor", "B", 6, 1, 100, "x"),
         ParamDef(10, "mon.battery_low_soc", "f", 0.25, 0.05, 0.9, "frac"),
         ParamDef(11, "mon.temp_high_c", "f", 45.0, 0.0, 100.0, "degC"),
         ParamDef(12, "mon.temp_low_c", "f", -30.0, -100.0, 20.0, "degC"),
@@ -81,6 +82,8 @@ PARAMS: dict[int, ParamDef] = {
         ParamDef(37, "auto.auto_downlink", "B", 1, 0, 1, "bool"),
         ParamDef(38, "auto.reobs_timeout_s", "f", 3600.0, 1.0, 604800.0, "s"),
         ParamDef(39, "auto.auto_survey", "B", 1, 0, 1, "bool"),
+        # spectra below this value stay onboard (catalogue; PRODUCT_DOWNLINK fetches them)
+        ParamDef(46, "auto.downlink_min_value", "f", 0.6, 0.0, 2.0, "value"),
         ParamDef(40, "store.capacity_kib", "I", 4096, 16, 1 << 22, "KiB"),
         ParamDef(41, "xfer.part_bytes", "H", 1024, 64, 3800, "B"),
         ParamDef(42, "link.retransmit_s", "f", 120.0, 1.0, 86400.0, "s"),

@@ -2,8 +2,10 @@
 
 Three kinds, each a self-describing byte string with a CRC-32 (file-sized data: CRC-32 rather
 than the packet CRC-16, per the HIL notes §6):
-- SPECTRUM: one observation — wavelengths, reflectance, error (float32), where and when, and
-  what the spectral core made of it (class, slope, PC scores, value). Finds are spectra too.
+- SPECTRUM: one observation — wavelengths, reflectance and error as 16-bit codes over each
+  array's own range (a step of range/65534: 0.03 nm over 0.45–2.45 µm, and far below any
+  reflectance noise, as the 16-bit ADC itself), where and when, and what the spectral core made of it (class, slope,
+  PC scores, value). Finds are spectra too.
 - SUMMARY: what autonomy keeps of low-value data instead of raw spectra — a class map (the
   majority class and count per latitude/longitude cell) and per-class statistics.
 Products wait in the `ProductStore` until the downlink takes the most valuable first; when
@@ -59,11 +61,31 @@ def unframe(blob: bytes) -> tuple[dict, bytes]:
     return head, blob[_HEAD.size : _HEAD.size + n]
 
 
+_QUANT = struct.Struct("!ff")  # offset, step of a 16-bit coded array
+_NAN_CODE = 0xFFFF
+
+
+def _quantize(a) -> bytes:
+    a = np.asarray(a, dtype=np.float64)
+    finite = np.isfinite(a)
+    lo = float(a[finite].min()) if finite.any() else 0.0
+    hi = float(a[finite].max()) if finite.any() else 0.0
+    step = (hi - lo) / (_NAN_CODE - 1) if hi > lo else 1.0
+    codes = np.full(a.shape, _NAN_CODE, dtype=">u2")
+    codes[finite] = np.round((a[finite] - lo) / step)
+    return _QUANT.pack(lo, step) + codes.tobytes()
+
+
+def _dequantize(buf: bytes, offset: int, n: int) -> np.ndarray:
+    lo, step = _QUANT.unpack_from(buf, offset)
+    codes = np.frombuffer(buf, dtype=">u2", count=n, offset=offset + _QUANT.size)
+    return np.where(codes == _NAN_CODE, np.nan, lo + codes.astype(np.float64) * step)
+
+
 def encode_spectrum(product_id: int, obs, cls_index: int, value: float, value_kind: int,
                     slope: float, pc, t_ns: int) -> bytes:  # fmt: skip
-    """SPECTRUM product: observation metadata, classification, then float32 arrays."""
-    wl = np.asarray(obs.wavelength_um, dtype=">f4")
-    refl = np.asarray(obs.reflectance, dtype=">f4")
+    """SPECTRUM product: observation metadata, classification, then the arrays."""
+    wl = np.asarray(obs.wavelength_um, dtype=np.float64)
     has_err = obs.error is not None
     pcs = [float(v) for v in pc] if pc is not None else [float("nan")] * 5
     meta = _SPEC.pack(
@@ -71,9 +93,9 @@ def encode_spectrum(product_id: int, obs, cls_index: int, value: float, value_ki
         cls_index, value_kind, value, float("nan") if slope is None else slope, *pcs,
         wl.size, int(has_err),
     )  # fmt: skip
-    arrays = wl.tobytes() + refl.tobytes()
+    arrays = _quantize(wl) + _quantize(obs.reflectance)
     if has_err:
-        arrays += np.asarray(obs.error, dtype=">f4").tobytes()
+        arrays += _quantize(obs.error)
     return _frame(ProductKind.SPECTRUM, product_id, t_ns, value, meta + arrays)
 
 
@@ -82,15 +104,18 @@ def decode_spectrum(payload: bytes) -> dict:
         raise ProductError(f"spectrum product: {len(payload)} bytes, header needs {_SPEC.size}")
     f = _SPEC.unpack_from(payload, 0)
     n, has_err = f[-2], f[-1]
-    need = _SPEC.size + 4 * n * (3 if has_err else 2)
+    coded = _QUANT.size + 2 * n
+    need = _SPEC.size + coded * (3 if has_err else 2)
     if len(payload) != need:
         raise ProductError(f"spectrum product: {len(payload)} bytes, {n} bands need {need}")
-    arr = np.frombuffer(payload, dtype=">f4", offset=_SPEC.size).astype(np.float64)
+    pos = _SPEC.size
+    wl = _dequantize(payload, pos, n)
+    refl = _dequantize(payload, pos + coded, n)
+    err = _dequantize(payload, pos + 2 * coded, n) if has_err else None
     return {
         "obs_id": f[0], "obs_t_ns": f[1], "lat_deg": f[2], "lon_deg": f[3], "snr": f[4],
         "integration_scale": f[5], "class_index": f[6], "value_kind": f[7], "value": f[8],
-        "slope": f[9], "pc": list(f[10:15]), "wavelength_um": arr[:n], "reflectance": arr[n : 2 * n],
-        "error": arr[2 * n :] if has_err else None,
+        "slope": f[9], "pc": list(f[10:15]), "wavelength_um": wl, "reflectance": refl, "error": err,
     }  # fmt: skip
 
 
@@ -219,10 +244,15 @@ class ProductStore:
         self.used_bytes -= len(p.blob)
         return p
 
-    def best(self) -> Product | None:
-        if not self.items:
+    def best(self, min_value: float = -1.0) -> Product | None:
+        """The product to send next: highest value, then oldest. Spectra below `min_value`
+        wait onboard; summaries always qualify."""
+        ok = [
+            p for p in self.items.values() if p.kind == ProductKind.SUMMARY or p.value >= min_value
+        ]
+        if not ok:
             return None
-        return min(self.items.values(), key=lambda p: (-p.value, p.created_ns, p.product_id))
+        return min(ok, key=lambda p: (-p.value, p.created_ns, p.product_id))
 
     def worst(self) -> Product | None:
         if not self.items:

@@ -58,7 +58,9 @@ def mission(tmp_path_factory):
     w.ground.send_and_wait(
         "SET_MODE", mode=4, timeout_s=60
     )  # and downlink for the rest of the pass
-    w.run(6600 - w.link.now_ns / S)
+    w.run(6100 - w.link.now_ns / S)
+    w.link.drop_prob = w.link.corrupt_prob = 0.0  # a clean end of pass: > retransmit timeout + ack
+    w.run(500)
     w.ground.archive.close()
     return w, path.read_bytes()
 
