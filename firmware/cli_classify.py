@@ -38,14 +38,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("files", nargs="+", metavar="FILE", help="spectrum files")
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")
     p.add_argument("--taxonomy", choices=("bus-demeo", "mahlke", "all"), default="bus-demeo",
-                   help="bus-demeo (DeMeo 2009), mahlke (Mahlke 2022: partial spectra, albedo) or all")  # fmt: skip
+                   help="bus-demeo (DeMeo 2009), mahlke (Mahlke 2022: partial spectra, "
+                        "albedo) or all")  # fmt: skip
     alb = p.add_mutually_exclusive_group()
     alb.add_argument("--albedo", type=float, metavar="PV",
-                     help="visual geometric albedo pV (0–1] of every input (Mahlke: separates E/M/P)")  # fmt: skip
+                     help="visual geometric albedo pV in (0, 1] of every input "
+                          "(Mahlke: separates E/M/P)")  # fmt: skip
     alb.add_argument("--albedo-file", metavar="CSV",
-                     help="CSV with a key column (source, file, number, name …) and an albedo column (pv)")  # fmt: skip
+                     help="CSV with a key column (source, file, number, name …) "
+                          "and an albedo column (pv)")  # fmt: skip
     p.add_argument("--mahlke-tree", choices=("mahlke2022", "classy"), default="mahlke2022",
-                   help="decision tree: the published catalogue's (default) or classy's later rules")  # fmt: skip
+                   help="decision tree: the published catalogue's (default) "
+                        "or classy's later rules")  # fmt: skip
     p.add_argument(
         "--units", choices=("um", "nm"), default=None,
         help="wavelength units of the files (default: nm if the largest wavelength > 100)",
@@ -145,8 +149,9 @@ def _fmt(value, spec: str = ".3f") -> str:
 def _bd_fields(r: dict) -> list[str]:
     pcs = r["pc"] or [None] * 5
     tpl = [t["class"] for t in r["templates"]] + [""] * (3 - len(r["templates"]))
-    return [r["class"] or "", r["complex"] or "", _fmt(r["slope"], ".4f"), *(_fmt(v, ".4f") for v in pcs),
-            *tpl, r["confidence"] or "", r["reason"] or ""]  # fmt: skip
+    return [r["class"] or "", r["complex"] or "", _fmt(r["slope"], ".4f"),
+            *(_fmt(v, ".4f") for v in pcs), *tpl, r["confidence"] or "",
+            r["reason"] or ""]  # fmt: skip
 
 
 _BD_HEADER = ["class", "complex", "slope", "PC1", "PC2", "PC3", "PC4", "PC5",
@@ -174,7 +179,8 @@ def _csv(results: list[dict], taxonomy: str) -> str:
         )
         classes = classes or _mahlke_classes()
         writer.writerow(["source", *_M_HEADER, *(f"P_{c}" for c in classes)])
-        rows = [[r["source"], *_m_fields(r), *(_fmt(r["probabilities"].get(c), ".6f") for c in classes)]
+        rows = [[r["source"], *_m_fields(r),
+                 *(_fmt(r["probabilities"].get(c), ".6f") for c in classes)]
                 for r in results]  # fmt: skip
     else:
         writer.writerow(
@@ -237,8 +243,8 @@ def _table_row(r: dict, taxonomy: str) -> list[str]:
                 str(m["n_bins"]),
                 f"not classified: {m['reason']}",
             ]
-        return [r["source"], m["class"], m["complex"], _fmt(m["probability"], ".2f"), _second(m), pv,
-                str(m["n_bins"]), m["confidence"]]  # fmt: skip
+        return [r["source"], m["class"], m["complex"], _fmt(m["probability"], ".2f"),
+                _second(m), pv, str(m["n_bins"]), m["confidence"]]  # fmt: skip
     notes = []
     if r["class"] is None:
         notes.append(f"bus-demeo: {r['reason']}")
@@ -246,5 +252,5 @@ def _table_row(r: dict, taxonomy: str) -> list[str]:
         notes.append(f"mahlke: {m['reason']}")
     elif r["class"] is not None and r["complex"] != m["complex"]:
         notes.append("complexes differ")
-    return [r["source"], r["class"] or "—", r["complex"] or "", m["class"] or "—", m["complex"] or "",
-            _fmt(m["probability"], ".2f"), pv, "; ".join(notes)]  # fmt: skip
+    return [r["source"], r["class"] or "—", r["complex"] or "", m["class"] or "—",
+            m["complex"] or "", _fmt(m["probability"], ".2f"), pv, "; ".join(notes)]  # fmt: skip

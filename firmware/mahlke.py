@@ -172,8 +172,9 @@ class MahlkeBatch:
         albedo = None if np.isnan(self.albedo[i]) else float(self.albedo[i])
         n_bins = int(self.n_bins[i])
         if self.status[i] != MX.OK:
-            return MahlkeResult(source=source, cls=None, complex=None, albedo=albedo, features=feats,
-                                n_bins=n_bins, tree=self.tree, reason=self._reason(i))  # fmt: skip
+            return MahlkeResult(source=source, cls=None, complex=None, albedo=albedo,
+                                features=feats, n_bins=n_bins, tree=self.tree,
+                                reason=self._reason(i))  # fmt: skip
         cls = self._label(i)
         base = self.classes[int(self.base_index[i])]
         model = load_mahlke_model()
@@ -187,11 +188,12 @@ class MahlkeBatch:
         if albedo is None and base == "X":
             flags.append("albedo_needed: X-complex; an albedo separates E, M and P (--albedo)")
         if n_bins < N_BINS:
-            flags.append(f"partial_spectrum: {n_bins} of {N_BINS} bins observed "
-                         f"({self.first_um[i]:.3f}–{self.last_um[i]:.3f} µm); the rest marginalised")  # fmt: skip
+            span = f"{self.first_um[i]:.3f}–{self.last_um[i]:.3f} µm"
+            flags.append(f"partial_spectrum: {n_bins} of {N_BINS} bins observed ({span}); "
+                         "the missing ones are marginalised out")  # fmt: skip
         return MahlkeResult(
             source=source, cls=cls, complex=complex_of(cls),
-            probabilities={c: float(p) for c, p in zip(self.classes, self.probabilities[i], strict=True)},
+            probabilities=dict(zip(self.classes, map(float, self.probabilities[i]), strict=True)),
             tree_class=base, cluster_probabilities=tau, z=tuple(float(v) for v in self.z[i]),
             albedo=albedo, features=feats, flags=flags, n_bins=n_bins, alpha=float(self.alpha[i]),
             references=refs, log_likelihood=float(self.log_likelihood[i]), tree=self.tree,
@@ -201,8 +203,9 @@ class MahlkeBatch:
         lo, hi = GRID_UM[0], GRID_UM[-1]
         if self.status[i] == MX.TOO_FEW_BINS:
             have = int(self.n_bins[i])
-            return (f"Mahlke needs at least {MIN_BINS} of its {N_BINS} bins inside {lo:.2f}–{hi:.2f} µm "
-                    f"(0.025 µm steps to 1.05 µm, 0.05 µm beyond); this spectrum fills {have}")  # fmt: skip
+            return (f"Mahlke needs at least {MIN_BINS} of its {N_BINS} bins inside "
+                    f"{lo:.2f}–{hi:.2f} µm (0.025 µm steps to 1.05 µm, 0.05 µm beyond); "
+                    f"this spectrum fills {have}")  # fmt: skip
         return (
             "no published reference spectrum covers the observed bins: cannot normalise (mixnorm)"
         )
@@ -219,7 +222,8 @@ def _validate(wavelength_um, reflectance):
     refl = np.asarray(reflectance)
     if refl.ndim != 2 or wl.ndim != 1 or refl.shape[1] != wl.shape[0]:
         raise InputError(
-            f"reflectance must be (N spectra, B bands) and wavelength_um (B,); got {refl.shape} and {wl.shape}"
+            f"reflectance must be (N spectra, B bands) and wavelength_um (B,); "
+            f"got {refl.shape} and {wl.shape}"
         )
     if not np.issubdtype(refl.dtype, np.floating):
         refl = refl.astype(np.float64)
@@ -354,7 +358,8 @@ def classify(wavelength_um, reflectance, error=None, *, albedo=None, source: str
     wl = np.asarray(wavelength_um, dtype=np.float64)
     if refl.ndim != 1 or wl.shape != refl.shape:
         raise InputError(
-            f"one spectrum: wavelength_um and reflectance must be 1-D of equal length, got {wl.shape} and {refl.shape}"
+            f"one spectrum: wavelength_um and reflectance must be 1-D of equal length, "
+            f"got {wl.shape} and {refl.shape}"
         )
     if error is not None and np.shape(error) != refl.shape:
         raise InputError(

@@ -61,7 +61,8 @@ def _argmax_class(g, v, n_comp, dim, inputs, log_w, mean, pchol, log_det, gcls, 
 
 @njit_serial
 def tree_one(tau, z, log_pv, rule, core, gmm_of, n_comp, dim, inputs, log_w, mean, pchol,
-             log_det, gcls, emp, e_keep, lm37_gate, cx, ce, ck, cl, cm, cs, cd, v, pr, p):  # fmt: skip
+             log_det, gcls, emp, e_keep, lm37_gate, cx, ce, ck, cl, cm, cs, cd, v, pr,
+             p):  # fmt: skip
     """Class probabilities p (17) of one sample; v (5,) and pr (≥ 9,) are scratch."""
     for c in range(p.shape[0]):
         p[c] = 0.0
@@ -119,7 +120,8 @@ def tree_one(tau, z, log_pv, rule, core, gmm_of, n_comp, dim, inputs, log_w, mea
 
 @njit_parallel
 def tree_batch(tau, z, log_pv, n_classes, rule, core, gmm_of, n_comp, dim, inputs, log_w, mean,
-               pchol, log_det, gcls, emp, e_keep, lm37_gate, cx, ce, ck, cl, cm, cs, cd):  # fmt: skip
+               pchol, log_det, gcls, emp, e_keep, lm37_gate, cx, ce, ck, cl, cm, cs,
+               cd):  # fmt: skip
     """(N, 50) τ, (N, 4) z, (N,) log10 pV (NaN = none) → (N, n_classes) class probabilities."""
     n = tau.shape[0]
     out = np.empty((n, n_classes))

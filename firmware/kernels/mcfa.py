@@ -264,7 +264,8 @@ NEGLIGIBLE_WEIGHT = 1e-17
 
 @njit_serial
 def mcfa_one(y, mask_id, W, mu, xi, chol_f, omega, noise_var, log_pi, gamma, offset,
-             m_chol, m_logdet, m_axi, full_id, obs, all_idx, ll, y_imp, r, s, own, tau, z):  # fmt: skip
+             m_chol, m_logdet, m_axi, full_id, obs, all_idx, ll, y_imp, r, s, own, tau,
+             z):  # fmt: skip
     """Responsibilities τ (into `tau`) and latent scores (into `z`) of one feature row;
     returns log p(y_o). mask_id ≥ 0 picks precomputed constants of its observed set
     (`batch_mask_constants`), −1 computes them here into `own`. All-NaN y → NaN outputs."""
@@ -296,7 +297,8 @@ def mcfa_one(y, mask_id, W, mu, xi, chol_f, omega, noise_var, log_pi, gamma, off
     for f in range(p):
         r[f] = y_imp[f] - mu[f]
     total2 = component_loglik(r, all_idx, p, W, mu, xi, chol_f, noise_var, log_pi,
-                              m_chol[full_id], m_logdet[full_id], m_axi[full_id], s, ll)  # fmt: skip
+                              m_chol[full_id], m_logdet[full_id], m_axi[full_id], s,
+                              ll)  # fmt: skip
     q = z.shape[0]
     for i in range(q):
         z[i] = 0.0
