@@ -50,6 +50,7 @@ class Environment:
     sent: list[Observation] = field(default_factory=list)
     source_of: dict[int, int] = field(default_factory=dict)  # obs ID → index into files
     inject: list[tuple[int, object]] = field(default_factory=list)  # (t_ns, message) one-offs
+    reobs_file: str | None = None  # what a re-observation sees (default: the same target again)
 
     def __post_init__(self):
         self._rng = np.random.default_rng(self.seed)
@@ -71,8 +72,11 @@ class Environment:
 
     def observe(self, t_ns: int, scale: float) -> Observation:
         request = self._pending.pop(0) if self._pending else None
+        files = self.files
         if request is not None:
             k = self.source_of.get(request.source_obs_id, 0)
+            if self.reobs_file is not None:
+                files, k = [self.reobs_file], 0
             scale, snr = request.integration_scale, 200.0
         else:
             k = self.obs_id % len(self.files)
@@ -82,7 +86,7 @@ class Environment:
             obs = Observation(self.obs_id, t_ns, last.wavelength_um, last.reflectance, last.error,
                               last.counts_dn, FULL_SCALE_DN, last.snr, last.lat_deg, last.lon_deg, scale)  # fmt: skip
         else:
-            s = spectrum(self.files[k])
+            s = spectrum(files[k])
             refl = s.reflectance.copy()
             if "noisy" in self.faults:
                 refl *= 1 + self._rng.normal(0, 0.2, refl.size)
@@ -96,7 +100,9 @@ class Environment:
             obs = Observation(self.obs_id, t_ns, s.wavelength_um, refl, s.error, counts.astype(np.uint16),
                               FULL_SCALE_DN, snr, 5.0, (self.obs_id * 7.0) % 360, scale,
                               request.request_id if request is not None else None)  # fmt: skip
-        self.source_of[self.obs_id] = k
+        self.source_of[self.obs_id] = (
+            k if files is self.files else self.source_of.get(request.source_obs_id, 0)
+        )
         self.obs_id += 1
         self.sent.append(obs)
         return obs
