@@ -37,7 +37,7 @@ from firmware._jit import njit_serial
 
 C2_UM_K = 14387.768775  # second radiation constant hc/k in µm·K (CODATA 2018)
 T_SUN_K = 5772.0  # nominal solar effective temperature (IAU 2015 Resolution B3)
-T_GRID_K = np.arange(250.0, 421.0, 10.0)  # candidate surface temperatures
+T_GRID_K = np.arange(260.0, 421.0, 20.0)  # candidate surface temperatures (20 K: the shape barely changes)
 FIT_LO_UM = 1.50  # continuum and tail are fitted together from here to the grid's end
 BAND_I_CONT_UM = (0.75, 1.50)  # Band I continuum tie points
 BAND_I_UM = (0.85, 1.10)  # Band I minimum searched here
