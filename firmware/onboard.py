@@ -211,7 +211,7 @@ def encode_spectrum(frame: Any) -> bytes:
     e = np.asarray(frame.error, dtype=np.float64)
     finite = np.isfinite(r)
     top = float(np.max(np.abs(r[finite]))) if finite.any() else 1.0
-    r_scale = max(top, 1e-12) / 65000.0
+    r_scale = max(top, 1e-12) / 32000.0  # int16: ±32767, −32768 = missing
     e_top = float(np.nanmax(e)) if np.isfinite(e).any() else 1.0
     e_scale = max(e_top, 1e-12) / 254.0
     r_dn = np.where(finite, np.clip(np.round(r / r_scale), -32767, 32767), -32768).astype("<i2")

@@ -2,8 +2,8 @@
 
 Per observation (every `cadence` in SURVEY, when the boresight centre is lit):
 1. the boresight points at nadir, off by a random pointing error; `footprint_samples` rays
-   sample the field (centre + equal-area rings) and hit the spherical body (a ray that
-   misses = off-body: the observation is refused and counted);
+   sample the field (centre + equal-area rings) and hit the spherical body; a field that
+   reaches past the limb is off-body: the observation is refused and counted;
 2. each ray sees one unit: I/F = pV · R_unit(λ) · weathering · phase reddening ·
    Lommel–Seeliger · phase law, plus the NEATM thermal emission of its facet; the field's
    radiance is the mean over rays (areal mixing);
@@ -167,7 +167,11 @@ class Spectrometer(Module):
         r = np.array([g["x_m"], g["y_m"], g["z_m"]])
         dirs = self._ray_directions(r)
         hit, p = self._intersect(r, dirs)
-        if not hit.all():
+        # the whole field (boresight ± half field of view) must lie inside the body's disc
+        dist = float(np.linalg.norm(r))
+        off_axis = math.acos(min(1.0, float(-(dirs[0] @ r) / dist)))
+        limb = math.asin(min(1.0, self.eph.radius_m / dist))
+        if not hit.all() or off_axis + self.half_fov_rad > limb:
             self.n_off_body += 1
             return
         t_s = t_ns / 1e9
