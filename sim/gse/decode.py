@@ -33,7 +33,7 @@ from firmware.fsw.pus import (
     decode_verification,
     is_tc,
 )
-from firmware.fsw.schedule import REPORT_ROW
+from firmware.fsw.schedule import REPORT_ROW, decode_activities
 from firmware.fsw.services import CATALOGUE_ROW
 from firmware.fsw.transfer import FIRST, LAST, parse_part
 from firmware.taxonomy import CLASS_NAMES
@@ -140,6 +140,20 @@ class Decoder:
             f, fargs = cmds.decode_function(tc.data)
             name = f"{name}:{f.name}"
             args = fargs
+        elif spec is not None and spec.variable == "activities":  # name the embedded TCs too
+            args = {"activities": []}
+            for release_ns, group, raw in decode_activities(tc.data, self.epoch_unix_ms):
+                inner = decode_tc(raw)
+                sub = {
+                    "request_id": inner.request_id,
+                    "seq": inner.seq_count,
+                    "name": "?",
+                    "args": {},
+                }
+                self._tc(inner, sub)
+                args["activities"].append(
+                    {"release_ns": release_ns, "group": group, "name": sub["name"]}
+                )
         elif tc.data:
             args = tc.data.hex()
         row["name"] = name

@@ -55,7 +55,7 @@ class Loopback:
         self._down: list[tuple[int, int, bytes]] = []
         self._order = 0
         self._credit = 0.0
-        self.corrupt_next_uplink = False
+        self.corrupt_next_uplink: bool | int = False  # True: a random bit; an int: that bit
         self.stats = {"tm_sent": 0, "tm_dropped": 0, "tm_corrupted": 0, "tm_lost_missed_pass": 0,
                       "tc_sent": 0, "tc_corrupted": 0, "bytes_down": 0}  # fmt: skip
 
@@ -75,9 +75,9 @@ class Loopback:
         p = self._pass_at(self.now_ns if t_ns is None else t_ns)
         return p is not None and not p.missed
 
-    def _damage(self, raw: bytes) -> bytes:
+    def _damage(self, raw: bytes, bit: int | None = None) -> bytes:
         b = bytearray(raw)
-        bit = int(self._rng.integers(len(b) * 8))
+        bit = int(self._rng.integers(len(b) * 8)) if bit is None else bit % (len(b) * 8)
         b[bit // 8] ^= 1 << (bit % 8)
         return bytes(b)
 
