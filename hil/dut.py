@@ -12,6 +12,7 @@ classes and the link's account of every request out.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -98,10 +99,19 @@ class Dut:
         return P.decode_result(answer)
 
     @staticmethod
-    def batch_request(r41s, flags, fmt: int = H.FMT_INT16) -> Request:
+    def _batch_request(r41s, flags, fmt: int = H.FMT_INT16) -> Request:
         n = len(r41s)
         return Request(H.BATCH, P.batch_body(r41s, flags, fmt), answer_len=n * H.RESULT_SIZE,
                        exact_len=n * H.RESULT_SIZE, work_s=n * WORK_PER_SPECTRUM_S)  # fmt: skip
+
+    def batch_request(self, r41s, flags, fmt: int = H.FMT_INT16) -> Request:
+        req = self._batch_request(r41s, flags, fmt)
+        limit = int(self.info["max_payload"]) if self.info else H.MAX_PAYLOAD
+        if len(req.body) > limit:
+            raise ValueError(
+                f"a BATCH of {len(r41s)} spectra is {len(req.body)} bytes; the board takes {limit}: "
+                f"send at most {P.batch_capacity(limit, fmt)} per batch")  # fmt: skip
+        return req
 
     def classify_batch(self, r41s, flags, fmt: int = H.FMT_INT16) -> list[P.BoardResult]:
         req = self.batch_request(r41s, flags, fmt)
@@ -121,7 +131,7 @@ class BoardClassification:
     pc: np.ndarray  # (N, 5)
     answered: np.ndarray  # (N,) bool
     errors: list[tuple[int, int, str]] = field(default_factory=list)  # (first, last+1, why)
-    stats: dict = field(default_factory=dict)
+    stats: dict = field(default_factory=dict)  # the link's counts during this call
 
     def labels(self) -> list[str | None]:
         return [CLASS_NAMES[c] + ("w" if w else "") if c >= 0 else None
@@ -155,6 +165,20 @@ class BoardClassifier:
         self.batch = batch or P.batch_capacity(int(self.info["max_payload"]), self.fmt)
         self.window = window
 
+    @classmethod
+    def on_dut(cls, dut: Dut, *, fmt: str = "int16", batch: int | None = None,
+               window: int = 2) -> BoardClassifier:  # fmt: skip
+        """A classifier on a board that is already flashed and serving (e.g. a test session's);
+        closing it leaves the board and its port alone."""
+        self = cls.__new__(cls)
+        self.fmt = P.FMT_NAMES[fmt]
+        self._own = False
+        self.t, self.dut, self.flash_report = dut.t, dut, None
+        self.info = dut.info or dut.get_info()
+        self.batch = batch or P.batch_capacity(int(self.info["max_payload"]), self.fmt)
+        self.window = window
+        return self
+
     def classify(self, r41, flags) -> BoardClassification:
         r41 = np.asarray(r41, dtype=np.float64)
         flags = np.asarray(flags)
@@ -167,6 +191,8 @@ class BoardClassifier:
             class_index=np.full(n, -1, np.int64), w=np.zeros(n, bool), status=np.full(n, -1, np.int64),
             slope=np.full(n, np.nan), pc=np.full((n, 5), np.nan), answered=np.zeros(n, bool),
         )  # fmt: skip
+        before = copy.deepcopy(self.dut.link.stats)
+        restarts = self.dut.restarts
         spans = [(a, min(n, a + self.batch)) for a in range(0, n, self.batch)]
         reqs = [self.dut.batch_request(r41[a:b], flags[a:b], self.fmt) for a, b in spans]
         for (a, b), answer in zip(spans, self.dut.link.exchange(reqs, window=self.window), strict=True):
@@ -180,11 +206,13 @@ class BoardClassifier:
             for i, res in enumerate(results, start=a):
                 out.class_index[i], out.w[i], out.status[i] = res.class_index, res.w, res.status
                 out.slope[i], out.pc[i], out.answered[i] = res.slope, res.pc, True
-        out.stats = {**self.dut.link.stats.to_dict(), "restarts": self.dut.restarts}
+        out.stats = {**self.dut.link.stats.since(before).to_dict(), "restarts": self.dut.restarts - restarts}
         return out
 
     def close(self) -> None:
         dut = getattr(self, "dut", None)
+        if not self._own:
+            return
         try:
             if dut is not None and dut.running:
                 dut.stop()

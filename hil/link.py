@@ -33,6 +33,8 @@ from firmware.errors import AssayError
 from hil.framing import BadFrame, Frame, FrameDecoder, encode_frame, wire_size
 from hil.protocol import decode_err
 
+NAK_TOO_LONG = 3  # firmware/board/assay_frame.py
+
 REPL_SIGNS = (b"MicroPython ", b">>> ", b"raw REPL", b"soft reboot", b"Traceback (most recent")
 
 
@@ -71,6 +73,12 @@ class LinkStats:
     bytes_tx: int = 0
     bytes_rx: int = 0
     rtt_s: list[float] = field(default_factory=list)  # clean round trips (first attempt)
+
+    def since(self, earlier: LinkStats) -> LinkStats:
+        """What happened after the `earlier` snapshot (`copy.deepcopy` of these stats)."""
+        out = LinkStats(**{k: v - getattr(earlier, k) for k, v in self.__dict__.items() if k != "rtt_s"})
+        out.rtt_s = self.rtt_s[len(earlier.rtt_s) :]
+        return out
 
     def to_dict(self) -> dict:
         d = {k: v for k, v in self.__dict__.items() if k != "rtt_s"}
@@ -116,6 +124,7 @@ class Link:
         self.stats = LinkStats()
         self._seq = 0
         self._window = 1
+        self.max_frame = 64  # frames up to this size are never "too long" (a NAK was damage)
         self.hello: Frame | None = None
 
     def _next_seq(self) -> int:
@@ -220,8 +229,16 @@ class Link:
         if item.ftype == H.NAK:  # the board got a damaged frame: the oldest it has not answered
             self.stats.naks += 1
             oldest = self._oldest(flying)
-            if oldest is not None:
-                self._send(oldest, results, flying, resend=True)
+            if oldest is None:
+                return
+            if item.body[:1] == bytes([NAK_TOO_LONG]) and len(oldest.frame) > self.max_frame:
+                flying.pop(oldest.seq)  # too long for the board's buffer: resending cannot help
+                self.stats.failed += 1
+                results[oldest.index] = LinkError(
+                    f"the board refused a {len(oldest.req.body)}-byte request as too long: "
+                    f"send smaller batches (protocol.batch_capacity)")  # fmt: skip
+                return
+            self._send(oldest, results, flying, resend=True)
             return
         f = flying.get(item.seq)
         if f is None:
