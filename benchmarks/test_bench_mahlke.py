@@ -58,9 +58,7 @@ def _binned(n):
 def test_mixnorm_numba(benchmark, n, numba_impl):
     benchmark.group = "mahlke stage: 5-NN mixnorm over 2573 references"
     m, b = _binned(n)
-    masks = m.reference_masks
-    run(benchmark, lambda: mixnorm.mixnorm_batch(b, m.reference_reflectance, m.reference_alpha, masks,
-                                                 N_NEIGHBOURS, mahlke.MIN_BINS), n)  # fmt: skip
+    run(benchmark, lambda: mixnorm.normalise(b, m, N_NEIGHBOURS, mahlke.MIN_BINS), n)
     record(benchmark, numba_impl, n, N_BINS)
 
 
@@ -83,10 +81,7 @@ def test_mixnorm_numpy(benchmark, n):
 
 def _features(n):
     m, b = _binned(n)
-    masks = m.reference_masks
-    x, *_ = mixnorm.mixnorm_batch(
-        b, m.reference_reflectance, m.reference_alpha, masks, N_NEIGHBOURS, 5
-    )
+    x, *_ = mixnorm.normalise(b, m, N_NEIGHBOURS, mahlke.MIN_BINS)
     feats = np.empty((n, N_BINS + 1))
     feats[:, :N_BINS] = x
     feats[:, N_BINS] = np.log10(ALBEDO)

@@ -282,10 +282,8 @@ def classify_batch(
     model = load_mahlke_model()
     consts = load_tree(tree)
     binned = MX.bin_spectra(wl, refl, model.grid_um, model.half_width_um, MAX_GAP_UM)
-    x, alpha, neighbours, status = MX.mixnorm_batch(
-        binned, model.reference_reflectance, model.reference_alpha, _masks_for(references),
-        N_NEIGHBOURS, MIN_BINS,
-    )  # fmt: skip
+    x, alpha, neighbours, status = MX.normalise(binned, model, N_NEIGHBOURS, MIN_BINS,
+                                                 _masks_for(references))  # fmt: skip
     feats = np.empty((n, N_FEATURES))
     feats[:, :N_BINS] = x
     feats[:, PV_INDEX] = np.where(status == MX.OK, log_pv, np.nan)

@@ -51,7 +51,9 @@ def test_bin_spectra_equals_twin_on_real_spectra():
     for f in _real_files():
         s = spectrum(f)
         got = _bins(s.wavelength_um, s.reflectance[None])
-        want = twin.resample_bins(s.wavelength_um, s.reflectance[None], GRID_UM, HALF_WIDTH_UM, MAX_GAP_UM)
+        want = twin.resample_bins(
+            s.wavelength_um, s.reflectance[None], GRID_UM, HALF_WIDTH_UM, MAX_GAP_UM
+        )
         np.testing.assert_allclose(got, want, rtol=1e-12, equal_nan=True, err_msg=f)
 
 
@@ -74,8 +76,11 @@ def test_bin_spectra_leaves_wide_holes_missing_and_never_extrapolates():
 
 
 def _mixnorm_pair(binned, min_bins=MIN_BINS):
-    masks = M.reference_masks
-    got = MX.mixnorm_batch(binned, M.reference_reflectance, M.reference_alpha, masks, 5, min_bins)
+    got = MX.normalise(binned, M, 5, min_bins)
+    per_row = MX.mixnorm_batch(binned, M.reference_reflectance, M.reference_alpha, M.reference_masks,
+                               5, min_bins, np.full(len(binned), -1), np.empty((0, 1)))  # fmt: skip
+    for a, b in zip(got, per_row, strict=True):  # per-set norms = norms computed per row
+        np.testing.assert_allclose(a, b, rtol=1e-12, equal_nan=True)
     want = twin.mixnorm(binned, M.reference_reflectance, M.reference_alpha, 5, min_bins)
     return got, want
 
@@ -106,7 +111,7 @@ def test_mixnorm_refuses_too_few_bins_and_uncovered_bins():
     none = np.full((1, N_BINS), np.nan)
     none[0, :] = 1.0
     masks = np.zeros(M.reference_reflectance.shape[0], np.uint64)  # nothing covers anything
-    out = MX.mixnorm_batch(none, M.reference_reflectance, M.reference_alpha, masks, 5, 1)
+    out = MX.normalise(none, M, 5, 1, ref_mask=masks)
     assert out[3][0] == MX.NO_REFERENCE and np.isnan(out[0]).all()
 
 
@@ -178,7 +183,9 @@ def test_tree_equals_twin(variant):
     # published inputs, kernel-scored edge cases, and extreme albedos / latent scores
     tau_all = np.vstack([pub["tau"][::23], tau[:-1], rng.dirichlet(np.full(50, 0.2), 40)])
     z_all = np.vstack([pub["z"][::23], z[:-1], rng.normal(0, 1.5, (40, 4))])
-    pv = np.concatenate([pub["log_pv"][::23], x[:-1, 53], rng.choice([np.nan, -2.5, -1.0, -0.5, 0.0], 40)])
+    pv = np.concatenate(
+        [pub["log_pv"][::23], x[:-1, 53], rng.choice([np.nan, -2.5, -1.0, -0.5, 0.0], 40)]
+    )
     t = load_tree(variant)
     got = tree_batch(tau_all, z_all, pv, len(t.classes), *t.kernel_args())
     want = np.array([[twin.tree(a, b, c, M.tree, variant)[k] for k in t.classes]

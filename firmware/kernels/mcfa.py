@@ -346,7 +346,13 @@ def observed_sets(features: np.ndarray, max_sets: int = 64):
     full = np.ones((1, features.shape[1]), bool)
     if observed.shape[0] == 0:
         return full, np.zeros(0, np.int64)
-    sets, inverse, counts = np.unique(observed, axis=0, return_inverse=True, return_counts=True)
+    # one 64-bit code per row (p ≤ 64), so grouping is a 1-D unique, not a row-wise one
+    packed = np.packbits(observed, axis=1, bitorder="little")
+    packed = np.pad(packed, ((0, 0), (0, 8 - packed.shape[1])))
+    codes = np.ascontiguousarray(packed).view("<u8").ravel()
+    _, first, inverse, counts = np.unique(codes, return_index=True, return_inverse=True,
+                                          return_counts=True)  # fmt: skip
+    sets = observed[first]
     keep = np.argsort(-counts, kind="stable")[:max_sets]
     keep = keep[sets[keep].any(axis=1)]  # the all-missing set needs no constants
     remap = np.full(sets.shape[0], -1, np.int64)

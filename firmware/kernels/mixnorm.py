@@ -97,10 +97,12 @@ def coverage_masks(binned: np.ndarray) -> np.ndarray:
 
 
 @njit_serial
-def mixnorm_one(row, ref, ref_alpha, ref_mask, n_neighbours, min_bins, obs, best_d, best_j, out):
-    """Normalise one binned spectrum; returns (status, α). `obs`, `best_d`, `best_j` are
-    scratch of length ≥ n_bins, n_neighbours, n_neighbours; `out` gets x = ln R − α (NaN =
-    missing) and stays all-NaN when the spectrum is refused."""
+def mixnorm_one(row, ref, ref_alpha, ref_mask, ref_inv_norm, n_neighbours, min_bins, obs, best_d,
+                best_j, out):  # fmt: skip
+    """Normalise one binned spectrum; returns (status, α). `ref_inv_norm` holds 1/‖ref_o‖ of
+    every reference over this row's observed set (from `set_norms`), or is empty to compute
+    them here. `obs`, `best_d`, `best_j` are scratch of length ≥ n_bins, n_neighbours,
+    n_neighbours; `out` gets x = ln R − α (NaN = missing), all-NaN when refused."""
     n_bins = row.shape[0]
     n_obs = 0
     mask = np.uint64(0)
@@ -124,12 +126,16 @@ def mixnorm_one(row, ref, ref_alpha, ref_mask, n_neighbours, min_bins, obs, best
     lo = obs[0]
     hi = obs[n_obs - 1] + 1
     contiguous = hi - lo == n_obs  # no holes: unit-stride loop the compiler vectorises
+    have_norms = ref_inv_norm.shape[0] > 0
     for j in range(ref.shape[0]):
         if (ref_mask[j] & mask) != mask:
             continue  # the reference misses an observed bin
         dot = 0.0
         rr = 0.0
-        if contiguous:
+        if contiguous and have_norms:
+            for b in range(lo, hi):
+                dot += row[b] * ref[j, b]
+        elif contiguous:
             for b in range(lo, hi):
                 v = ref[j, b]
                 dot += row[b] * v
@@ -139,8 +145,9 @@ def mixnorm_one(row, ref, ref_alpha, ref_mask, n_neighbours, min_bins, obs, best
                 v = ref[j, obs[m]]
                 dot += row[obs[m]] * v
                 rr += v * v
+        inv_ref = ref_inv_norm[j] if have_norms else 1.0 / np.sqrt(rr)
         # squared L2 distance of the two unit vectors = 2 − 2 cos
-        d = 2.0 - 2.0 * dot * inv_norm / np.sqrt(rr)
+        d = 2.0 - 2.0 * dot * inv_norm * inv_ref
         if d < best_d[n_neighbours - 1]:
             m = n_neighbours - 1
             while m > 0 and d < best_d[m - 1]:
@@ -168,9 +175,11 @@ def mixnorm_one(row, ref, ref_alpha, ref_mask, n_neighbours, min_bins, obs, best
 
 
 @njit_parallel
-def mixnorm_batch(binned, ref, ref_alpha, ref_mask, n_neighbours, min_bins):
-    """(N, 53) binned linear reflectance → x (N, 53), α (N,), neighbours (N, k), status (N,)."""
+def mixnorm_batch(binned, ref, ref_alpha, ref_mask, n_neighbours, min_bins, set_id, set_inv_norm):
+    """(N, 53) binned linear reflectance → x (N, 53), α (N,), neighbours (N, k), status (N,).
+    set_id (N,) indexes set_inv_norm (M, n_ref) from `set_norms`; −1 = compute per row."""
     n, n_bins = binned.shape
+    no_norms = np.empty(0)
     x = np.empty((n, n_bins))
     alpha = np.empty(n)
     status = np.empty(n, np.int64)
@@ -179,7 +188,8 @@ def mixnorm_batch(binned, ref, ref_alpha, ref_mask, n_neighbours, min_bins):
         obs = np.empty(n_bins, np.int64)
         best_d = np.empty(n_neighbours)
         best_j = np.empty(n_neighbours, np.int64)
-        s, a = mixnorm_one(binned[i], ref, ref_alpha, ref_mask, n_neighbours, min_bins,
+        norms = set_inv_norm[set_id[i]] if set_id[i] >= 0 else no_norms
+        s, a = mixnorm_one(binned[i], ref, ref_alpha, ref_mask, norms, n_neighbours, min_bins,
                            obs, best_d, best_j, x[i])  # fmt: skip
         status[i] = s
         alpha[i] = a
@@ -187,3 +197,29 @@ def mixnorm_batch(binned, ref, ref_alpha, ref_mask, n_neighbours, min_bins):
             for m in range(n_neighbours):
                 neighbours[i, m] = best_j[m]
     return x, alpha, neighbours, status
+
+
+def set_norms(binned: np.ndarray, ref: np.ndarray, max_sets: int = 64):
+    """For the `max_sets` commonest sets of observed bins in the batch: 1/‖ref_o‖ of every
+    reference over that set (NaN where it misses a bin). Returns (set_id (N,), (M, n_ref));
+    rows of rarer sets get −1 and compute the norms themselves."""
+    from firmware.kernels.mcfa import observed_sets
+
+    sets, set_id = observed_sets(binned, max_sets)
+    sets = sets[:-1]  # observed_sets appends the all-observed set for the MCFA; not needed here
+    with np.errstate(invalid="ignore", divide="ignore"):
+        inv = (
+            np.stack([1.0 / np.sqrt((ref[:, s] ** 2).sum(axis=1)) for s in sets])
+            if len(sets)
+            else np.empty((0, ref.shape[0]))
+        )
+    return set_id, np.ascontiguousarray(inv)
+
+
+def normalise(binned: np.ndarray, model, n_neighbours: int, min_bins: int, ref_mask=None):
+    """`mixnorm_batch` with the per-set reference norms of the batch (the common entry point).
+    `ref_mask` defaults to the model's coverage masks (pass emptied masks to exclude)."""
+    masks = model.reference_masks if ref_mask is None else ref_mask
+    set_id, inv = set_norms(binned, model.reference_reflectance)
+    return mixnorm_batch(binned, model.reference_reflectance, model.reference_alpha, masks,
+                         n_neighbours, min_bins, set_id, inv)  # fmt: skip
