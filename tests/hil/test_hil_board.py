@@ -10,8 +10,8 @@ import pytest
 
 from firmware.board import assay_harness as H
 from hil import parity
-from hil.dut import BoardClassifier
 from hil import protocol as P
+from hil.dut import BoardClassifier
 from hil.link import BoardError, LinkError
 from tests.hil.hil_helpers import developer_inputs, expected_result
 
