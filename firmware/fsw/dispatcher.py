@@ -61,7 +61,8 @@ class Dispatcher:
         self._mode = mode_fn
         self.apid = int(apid)
         self.bindings: dict[tuple[int, int], Binding] = {}
-        self.stats = {"accepted": 0, "rejected": 0, "started": 0, "completed": 0, "failed": 0}
+        self.stats = {"accepted": 0, "rejected": 0, "started": 0, "completed": 0, "failed": 0,
+                      "internal_errors": 0}  # fmt: skip
         self.history: deque[Outcome] = deque(maxlen=64)
 
     def bind(self, name: str, execute, *, parse=None, check=None, modes=None) -> None:
@@ -102,6 +103,14 @@ class Dispatcher:
         except CommandError as exc:
             self._reject(raw, exc, t_ns)
             return None
+        except Exception as exc:  # a parser bug must not take the executive down: report it
+            self.stats["internal_errors"] += 1
+            self._reject(
+                raw,
+                CommandError(FailCode.ARG_MALFORMED, f"internal: {type(exc).__name__}: {exc}"),
+                t_ns,
+            )
+            return None
         self.stats["accepted"] += 1
         if tc.ack_flags & ACK_ACCEPT:
             self._report(tc.raw, Verif.ACCEPT_OK, t_ns)
@@ -128,7 +137,15 @@ class Dispatcher:
                     FailCode.NOT_ALLOWED_IN_MODE, f"{name} not allowed in mode {mode}"
                 )
             if binding.check:
-                binding.check(args, t_ns)
+                try:
+                    binding.check(args, t_ns)
+                except CommandError:
+                    raise
+                except Exception as exc:  # a check bug: refuse to start, count it
+                    self.stats["internal_errors"] += 1
+                    raise CommandError(
+                        FailCode.EXECUTION_FAILED, f"internal: {type(exc).__name__}: {exc}"
+                    ) from exc
         except CommandError as exc:
             self.stats["failed"] += 1
             self.history.append(Outcome(tc.request_id, name, "start_failed", exc.code, str(exc)))
@@ -138,7 +155,15 @@ class Dispatcher:
         if tc.ack_flags & ACK_START:
             self._report(tc.raw, Verif.START_OK, t_ns)
         try:
-            binding.execute(args, tc, t_ns)
+            try:
+                binding.execute(args, tc, t_ns)
+            except CommandError:
+                raise
+            except Exception as exc:  # a handler bug: fail the command, keep flying, count it
+                self.stats["internal_errors"] += 1
+                raise CommandError(
+                    FailCode.EXECUTION_FAILED, f"internal: {type(exc).__name__}: {exc}"
+                ) from exc
         except CommandError as exc:
             self.stats["failed"] += 1
             self.history.append(Outcome(tc.request_id, name, "failed", exc.code, str(exc)))

@@ -212,3 +212,19 @@ def _shared_exe():
     if not _EXE:
         _EXE.append(boot(**{"auto.auto_survey": 0}))
     return _EXE[0]
+
+
+@given(
+    key=st.sampled_from(sorted(cmds.BY_KEY)), data=st.binary(max_size=40), seq=st.integers(0, 16383)
+)
+@settings(max_examples=300, deadline=None)
+def test_any_payload_for_any_command_is_handled_without_internal_errors(key, data, seq):
+    """Well-framed TCs of every dictionary command with arbitrary application data: each is
+    rejected or executed with its reports, and no handler hits an unexpected exception."""
+    exe = _shared_exe()
+    before = exe.dispatcher.stats["accepted"] + exe.dispatcher.stats["rejected"]
+    exe.receive_tc(tc(*key, data, seq=seq), exe.t_ns)
+    exe.update(exe.t_ns + S)
+    stats = exe.dispatcher.stats
+    assert stats["accepted"] + stats["rejected"] == before + 1
+    assert stats["internal_errors"] == 0, exe.dispatcher.history[-1]
