@@ -42,6 +42,7 @@ class ResetCause(IntEnum):
     POWER_ON = 0
     WATCHDOG = 1
     COMMAND = 2
+    BROWNOUT = 3  # the bus could not hold the computer up
 
 
 @dataclass(frozen=True)
@@ -164,10 +165,15 @@ class Executive:
     def update(self, t_ns: int) -> None:
         """Advance the software to `t_ns`: run every due cycle; reboot if the watchdog fires."""
         while (reset_at := self.scheduler.run_until(t_ns)) is not None:
-            self.t_ns = reset_at
-            self._build()
-            self.reset(reset_at, ResetCause.WATCHDOG)
+            self.reboot(reset_at, ResetCause.WATCHDOG)
         self.t_ns = t_ns
+
+    def reboot(self, t_ns: int, cause: ResetCause) -> None:
+        """Processor reset (watchdog, brown-out): RAM is lost — every volatile component is
+        rebuilt from NVM and mass memory — and the boot goes to SAFE."""
+        self.t_ns = t_ns
+        self._build()
+        self.reset(t_ns, cause)
 
     def next_due_ns(self) -> int:
         return min(self.scheduler.next_due_ns(), self.watchdog.deadline_ns)

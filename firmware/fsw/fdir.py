@@ -165,7 +165,9 @@ class Fdir:
             obs.integration_scale > commanded + eps,
             obs.integration_scale < commanded - eps,
         )
-        frac = saturated_fraction(obs.counts_dn, obs.full_scale_dn)
+        frac = saturated_fraction(
+            obs.counts_dn, obs.full_scale_dn, obs.n_saturated, len(obs.reflectance)
+        )
         if frac >= self._params["fdir.saturation_frac"]:
             if (requested or not longer) and Fault.SPECTROMETER_SATURATED not in self.latched:
                 self._saturated(obs, frac, t_ns)

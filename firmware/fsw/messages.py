@@ -16,8 +16,9 @@ import numpy as np
 class Observation:
     """One spectrum from the point spectrometer, as calibrated onboard.
 
-    `counts_dn` (raw detector counts per band) and `full_scale_dn` let FDIR see saturation,
-    which calibrated reflectance hides. `lat_deg`/`lon_deg` locate the footprint on the body
+    `counts_dn` (raw detector counts per band) and `full_scale_dn` — or just `n_saturated`,
+    the number of bands at full scale — let FDIR see saturation, which calibrated reflectance
+    hides. `lat_deg`/`lon_deg` locate the footprint on the body
     (NaN when unknown). `request_id` is set when this observation answers an
     `ObservationRequest` (a PROSPECT re-observation).
     """
@@ -34,6 +35,7 @@ class Observation:
     lon_deg: float = float("nan")
     integration_scale: float = 1.0
     request_id: int | None = None
+    n_saturated: int | None = None  # bands at full scale, when the counts themselves are not sent
 
 
 @dataclass(frozen=True)

@@ -128,3 +128,21 @@ def test_both_banks_corrupt_gives_defaults_and_an_event():
     assert exe2.params["hk.essential_period_s"] == 10
     (ev,) = events(exe2, Ev.PARAMS_DEFAULTED)
     assert ev.values == {"bank_a_ok": 0, "bank_b_ok": 0}
+
+
+def test_brownout_reboot_keeps_nvm_and_mass_memory():
+    exe = boot()
+    exe.update(30 * S)
+    stored, counts = exe.mass.tm.packets, dict(exe.mass.counters.seq)
+    from firmware.fsw.executive import ResetCause
+
+    exe.reboot(31 * S, ResetCause.BROWNOUT)
+    assert (
+        exe.mode == Mode.SAFE
+        and exe.params["sys.boot_count"] == 2
+        and exe.params["sys.reset_cause"] == 3
+    )
+    assert exe.mass.tm.packets > stored  # nothing lost, the boot added its events
+    assert all(exe.mass.counters.seq[a] >= n for a, n in counts.items())  # counts continue
+    assert not exe.fdir.latched  # a brown-out is not a software fault: SET_MODE alone recovers
+    assert exe.modes.check(Mode.IDLE, Reason.COMMAND) == Guard.OK

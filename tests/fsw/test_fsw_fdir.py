@@ -245,3 +245,11 @@ def test_watchdog_reset_boots_safe_and_recovers_by_command(world):
     assert fresh_mode(w, Mode.SAFE) == Mode.SAFE
     recover_to_survey(w)
     assert w.ground.latest("fdir.active_faults", max_age_s=15) == 0
+
+
+def test_saturation_from_a_band_count_without_raw_counts():
+    from firmware.fsw.health import saturated_fraction
+
+    assert saturated_fraction(None, None, n_saturated=12, n_bands=100) == pytest.approx(0.12)
+    assert saturated_fraction(None, None) == 0.0
+    assert saturated_fraction(np.array([1, 65535, 65535, 3]), 65535) == 0.5
