@@ -62,14 +62,22 @@ class Valuation:
 # the X complex, which spectra alone cannot split without albedo (science notes §4.5), so
 # X-complex is a metal *candidate*; S/Q/V/A silicates are common and least valuable.
 _CLASS_VALUE = {
-    "Ch": (0.85, ValueKind.WATER), "Cgh": (0.85, ValueKind.WATER),
-    "B": (0.40, ValueKind.CARBONACEOUS), "C": (0.40, ValueKind.CARBONACEOUS),
-    "Cb": (0.40, ValueKind.CARBONACEOUS), "Cg": (0.40, ValueKind.CARBONACEOUS),
-    "X": (0.65, ValueKind.METAL), "Xk": (0.65, ValueKind.METAL), "Xc": (0.65, ValueKind.METAL),
-    "Xe": (0.65, ValueKind.METAL), "Xn": (0.65, ValueKind.METAL),
-    "D": (0.30, ValueKind.OTHER), "T": (0.30, ValueKind.OTHER),
-    "K": (0.20, ValueKind.SILICATE), "L": (0.20, ValueKind.SILICATE),
-}  # fmt: skip
+    "Ch": (0.85, ValueKind.WATER),
+    "Cgh": (0.85, ValueKind.WATER),
+    "B": (0.40, ValueKind.CARBONACEOUS),
+    "C": (0.40, ValueKind.CARBONACEOUS),
+    "Cb": (0.40, ValueKind.CARBONACEOUS),
+    "Cg": (0.40, ValueKind.CARBONACEOUS),
+    "X": (0.65, ValueKind.METAL),
+    "Xk": (0.65, ValueKind.METAL),
+    "Xc": (0.65, ValueKind.METAL),
+    "Xe": (0.65, ValueKind.METAL),
+    "Xn": (0.65, ValueKind.METAL),
+    "D": (0.30, ValueKind.OTHER),
+    "T": (0.30, ValueKind.OTHER),
+    "K": (0.20, ValueKind.SILICATE),
+    "L": (0.20, ValueKind.SILICATE),
+}
 _CONFIDENCE = {"high": 1.0, "medium": 0.85, "low": 0.6}
 
 
@@ -103,8 +111,17 @@ class Pending:
 
 
 class Autonomy:
-    def __init__(self, *, params, events: EventLog, sink, products, store_product: Callable[[Product], bool],
-                 request_mode: Callable[[Mode, Reason, int], object], mode: Callable[[], Mode]):  # fmt: skip
+    def __init__(
+        self,
+        *,
+        params,
+        events: EventLog,
+        sink,
+        products,
+        store_product: Callable[[Product], bool],
+        request_mode: Callable[[Mode, Reason, int], object],
+        mode: Callable[[], Mode],
+    ):
         self._params, self._events, self._sink = params, events, sink
         self._products, self._store_product = products, store_product
         self._request_mode, self._mode = request_mode, mode
@@ -112,8 +129,16 @@ class Autonomy:
         self.pending: dict[int, Pending] = {}
         self.requests_out: list[ObservationRequest] = []
         self._next_request = 1
-        self.stats = {"science_events": 0, "finds": 0, "reobs_requests": 0, "confirmed": 0,
-                      "not_confirmed": 0, "discarded_raw": 0, "summaries": 0, "raw_products": 0}  # fmt: skip
+        self.stats = {
+            "science_events": 0,
+            "finds": 0,
+            "reobs_requests": 0,
+            "confirmed": 0,
+            "not_confirmed": 0,
+            "discarded_raw": 0,
+            "summaries": 0,
+            "raw_products": 0,
+        }
 
     # --- per observation -------------------------------------------------------------------
 
@@ -129,8 +154,16 @@ class Autonomy:
         cls = class_index(result)
         pc = getattr(result, "pc", None)
         slope = getattr(result, "slope", None)
-        self.classmap.add(obs.t_ns, obs.lat_deg, obs.lon_deg, cls, slope if slope is not None else float("nan"),
-                          pc[0] if pc else float("nan"), pc[1] if pc else float("nan"), val.score)  # fmt: skip
+        self.classmap.add(
+            obs.t_ns,
+            obs.lat_deg,
+            obs.lon_deg,
+            cls,
+            slope if slope is not None else float("nan"),
+            pc[0] if pc else float("nan"),
+            pc[1] if pc else float("nan"),
+            val.score,
+        )
         if obs.request_id is not None and obs.request_id in self.pending:
             self._answer(obs, cls, slope, pc, val, t_ns)
         else:
@@ -155,8 +188,9 @@ class Autonomy:
         return pid
 
     def _science_event(self, obs, cls: int, val: Valuation, flags: int, t_ns: int) -> None:
-        data = SCIENCE_EVENT.pack(obs.obs_id, obs.t_ns, obs.lat_deg, obs.lon_deg, cls, val.kind,
-                                  val.score, obs.snr, flags)  # fmt: skip
+        data = SCIENCE_EVENT.pack(
+            obs.obs_id, obs.t_ns, obs.lat_deg, obs.lon_deg, cls, val.kind, val.score, obs.snr, flags
+        )
         self.stats["science_events"] += 1
         self._sink.tm(Apid.SCI, Service.PROSPECT, 1, data, t_ns)
 

@@ -97,8 +97,12 @@ SPECS: tuple[CommandSpec, ...] = (
     CommandSpec(_S.HOUSEKEEPING, 5, "HK_ENABLE", (Arg("sid", "B", 1, 3),)),
     CommandSpec(_S.HOUSEKEEPING, 6, "HK_DISABLE", (Arg("sid", "B", 1, 3),)),
     CommandSpec(_S.HOUSEKEEPING, 27, "HK_ONE_SHOT", (Arg("sid", "B", 1, 3),)),
-    CommandSpec(_S.HOUSEKEEPING, 31, "HK_SET_PERIOD",
-                (Arg("sid", "B", 1, 3), Arg("period_s", "H", 1, 3600, unit="s"))),
+    CommandSpec(
+        _S.HOUSEKEEPING,
+        31,
+        "HK_SET_PERIOD",
+        (Arg("sid", "B", 1, 3), Arg("period_s", "H", 1, 3600, unit="s")),
+    ),
     CommandSpec(_S.EVENT, 5, "EVENT_REPORT_ENABLE", variable="event_ids"),
     CommandSpec(_S.EVENT, 6, "EVENT_REPORT_DISABLE", variable="event_ids"),
     CommandSpec(_S.FUNCTION, 1, "PERFORM_FUNCTION", variable="function"),
@@ -110,9 +114,17 @@ SPECS: tuple[CommandSpec, ...] = (
     CommandSpec(_S.SCHEDULING, 16, "SCHEDULE_REPORT"),
     CommandSpec(_S.MONITORING, 1, "PMON_ENABLE", variable="pmon_ids"),
     CommandSpec(_S.MONITORING, 2, "PMON_DISABLE", variable="pmon_ids"),
-    CommandSpec(_S.MONITORING, 7, "PMON_MODIFY",
-                (Arg("pmon_id", "B", 1, 255), Arg("low", "f"), Arg("high", "f"),
-                 Arg("repetitions", "B", 1, 20))),
+    CommandSpec(
+        _S.MONITORING,
+        7,
+        "PMON_MODIFY",
+        (
+            Arg("pmon_id", "B", 1, 255),
+            Arg("low", "f"),
+            Arg("high", "f"),
+            Arg("repetitions", "B", 1, 20),
+        ),
+    ),
     CommandSpec(_S.MONITORING, 15, "PMON_FUNCTION_ENABLE"),
     CommandSpec(_S.MONITORING, 16, "PMON_FUNCTION_DISABLE"),
     CommandSpec(_S.PARAMETER, 1, "PARAM_REPORT", variable="param_ids"),
@@ -121,7 +133,7 @@ SPECS: tuple[CommandSpec, ...] = (
     CommandSpec(_S.PROSPECT, 3, "PRODUCT_DOWNLINK", (Arg("product_id", "I", 1, 2**32 - 1),)),
     CommandSpec(_S.PROSPECT, 4, "PRODUCT_DELETE", (Arg("product_id", "I", 1, 2**32 - 1),)),
     CommandSpec(_S.PROSPECT, 20, "TM_ACKNOWLEDGE", variable="acks"),
-)  # fmt: skip
+)
 BY_KEY = {(s.service, s.subtype): s for s in SPECS}
 BY_NAME = {s.name: s for s in SPECS}
 
@@ -144,13 +156,19 @@ FUNCTIONS: dict[int, FunctionSpec] = {
         FunctionSpec(2, "RELOAD_MODEL"),
         FunctionSpec(3, "CLEAR_FAULTS"),
         FunctionSpec(4, "SPECTROMETER_POWER", (Arg("on", "B", choices=(0, 1)),)),
-        FunctionSpec(5, "REQUEST_OBSERVATION",
-                     (Arg("lat_deg", "f", -90, 90, unit="deg"), Arg("lon_deg", "f", -180, 360, unit="deg"),
-                      Arg("integration_scale", "f", 0.1, 64))),
+        FunctionSpec(
+            5,
+            "REQUEST_OBSERVATION",
+            (
+                Arg("lat_deg", "f", -90, 90, unit="deg"),
+                Arg("lon_deg", "f", -180, 360, unit="deg"),
+                Arg("integration_scale", "f", 0.1, 64),
+            ),
+        ),
         FunctionSpec(6, "CLOSE_SUMMARY"),
         FunctionSpec(7, "VERIFY_MODEL"),
     )
-}  # fmt: skip
+}
 FUNCTION_BY_NAME = {f.name: f for f in FUNCTIONS.values()}
 
 
@@ -210,6 +228,7 @@ def decode_acks(data: bytes) -> dict[int, int]:
     for i in range(n):
         apid, seq = struct.unpack_from("!HH", data, 1 + 4 * i)
         if seq >= 1 << 14:
-            raise CommandError(FailCode.ARG_OUT_OF_RANGE, f"TM_ACKNOWLEDGE: seq count {seq} ≥ 2^14")
+            msg = f"TM_ACKNOWLEDGE: seq count {seq} ≥ 2^14"
+            raise CommandError(FailCode.ARG_OUT_OF_RANGE, msg)
         out[apid] = seq
     return out

@@ -61,8 +61,14 @@ class Dispatcher:
         self._mode = mode_fn
         self.apid = int(apid)
         self.bindings: dict[tuple[int, int], Binding] = {}
-        self.stats = {"accepted": 0, "rejected": 0, "started": 0, "completed": 0, "failed": 0,
-                      "internal_errors": 0}  # fmt: skip
+        self.stats = {
+            "accepted": 0,
+            "rejected": 0,
+            "started": 0,
+            "completed": 0,
+            "failed": 0,
+            "internal_errors": 0,
+        }
         self.history: deque[Outcome] = deque(maxlen=64)
 
     def bind(self, name: str, execute, *, parse=None, check=None, modes=None) -> None:

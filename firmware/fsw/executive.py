@@ -31,10 +31,11 @@ from firmware.fsw.modes import Guard, Mode, ModeManager, Reason
 from firmware.fsw.monitoring import Monitoring
 from firmware.fsw.params import Nvm, ParamStore
 from firmware.fsw.products import Product, ProductStore
-from firmware.fsw.pus import DEFAULT_EPOCH_UNIX_MS, TM_HEADER_LEN, Apid, encode_tm
+from firmware.fsw.pus import DEFAULT_EPOCH_UNIX_MS, Apid
 from firmware.fsw.rategroups import RateGroup, Scheduler, Watchdog
 from firmware.fsw.schedule import Schedule
 from firmware.fsw.science import Science, classify_one
+from firmware.fsw.storage import Storage
 from firmware.fsw.store import MassMemory
 
 
@@ -62,10 +63,17 @@ def default_classify(obs):
 
 
 class Executive:
-    def __init__(self, config: Config | None = None, *, nvm: Nvm | None = None,
-                 mass: MassMemory | None = None, classify: Callable | None = None,
-                 value: Callable | None = None, cpu_clock: Callable[[], int] | None = None,
-                 model_loader: Callable | None = None):  # fmt: skip
+    def __init__(
+        self,
+        config: Config | None = None,
+        *,
+        nvm: Nvm | None = None,
+        mass: MassMemory | None = None,
+        classify: Callable | None = None,
+        value: Callable | None = None,
+        cpu_clock: Callable[[], int] | None = None,
+        model_loader: Callable | None = None,
+    ):
         self.config = config or Config()
         self.nvm = nvm if nvm is not None else Nvm()
         self.mass = mass if mass is not None else MassMemory()
@@ -86,40 +94,67 @@ class Executive:
         self.params = ParamStore(self.nvm)
         self._params_loaded = self.params.load()
         self.pool = DataPool()
+        self.storage = Storage(self.mass, self.config.epoch_unix_ms, self.config.product_share)
         self.events = EventLog(self)
-        self.modes = ModeManager(self.events, {
-            "no_fault": lambda: not self.fdir.latched,
-            "soc_safe_exit": lambda: self._soc() >= self.params["mode.safe_exit_soc"],
-            "soc_science": lambda: self._soc() >= self.params["mode.science_min_soc"],
-            "instrument_ok": lambda: self.fdir.instrument_ok(),
-            "model_ok": lambda: self.fdir.model_verified or self.fdir.check_model(self.t_ns),
-            "link_up": lambda: self.link.up,
-            "reobs_pending": lambda: bool(self.autonomy.pending),
-        })  # fmt: skip
+        self.storage.events = self.events
+        self.modes = ModeManager(
+            self.events,
+            {
+                "no_fault": lambda: not self.fdir.latched,
+                "soc_safe_exit": lambda: self._soc() >= self.params["mode.safe_exit_soc"],
+                "soc_science": lambda: self._soc() >= self.params["mode.science_min_soc"],
+                "instrument_ok": lambda: self.fdir.instrument_ok(),
+                "model_ok": lambda: self.fdir.model_verified or self.fdir.check_model(self.t_ns),
+                "link_up": lambda: self.link.up,
+                "reobs_pending": lambda: bool(self.autonomy.pending),
+            },
+        )
         self.dispatcher = Dispatcher(self, self.events, lambda: self.modes.mode)
         self.hk = Housekeeping(self, self.pool, self.params, lambda: self.link.up)
         self.monitoring = Monitoring(self, self.pool, self.params, self.events)
         self.schedule = Schedule(self.events)
         self.instrument = Instrument()
         self.model = ModelMemory(self._model_loader)
-        self.fdir = Fdir(params=self.params, events=self.events, model=self.model,
-                         instrument=self.instrument, request_mode=self.modes.request,
-                         in_violation=self.monitoring.in_violation, purge=self.purge_products)  # fmt: skip
-        self.autonomy = Autonomy(params=self.params, events=self.events, sink=self,
-                                 products=self.mass.products, store_product=self.store_product,
-                                 request_mode=self.modes.request, mode=lambda: self.modes.mode)  # fmt: skip
+        self.fdir = Fdir(
+            params=self.params,
+            events=self.events,
+            model=self.model,
+            instrument=self.instrument,
+            request_mode=self.modes.request,
+            in_violation=self.monitoring.in_violation,
+            purge=self.purge_products,
+        )
+        self.autonomy = Autonomy(
+            params=self.params,
+            events=self.events,
+            sink=self,
+            products=self.mass.products,
+            store_product=self.store_product,
+            request_mode=self.modes.request,
+            mode=lambda: self.modes.mode,
+        )
         self.science = Science(self)
         self.rx: deque[bytes] = deque()
         self.rx_dropped = 0
         self._resume = Mode.IDLE
         self._link_was_up = False
-        self._store_full = False
         self._next_model_check_ns = 0
         self.watchdog = Watchdog(int(self.params["fdir.watchdog_timeout_s"] * NS_PER_S))
         c = self.config
-        fast = RateGroup(1, "fast", c.fast_period_ns, c.fast_budget_ns, kicks_watchdog=True,
-                         tasks=[self._task_commands, self.science.task, self._task_modes,
-                                self._task_downlink, self._task_publish])  # fmt: skip
+        fast = RateGroup(
+            1,
+            "fast",
+            c.fast_period_ns,
+            c.fast_budget_ns,
+            kicks_watchdog=True,
+            tasks=[
+                self._task_commands,
+                self.science.task,
+                self._task_modes,
+                self._task_downlink,
+                self._task_publish,
+            ],
+        )
         slow = RateGroup(2, "slow", c.slow_period_ns, c.slow_budget_ns, tasks=[self._task_slow])
         self.scheduler = Scheduler([fast, slow], self.events, self.watchdog, self._cpu_clock)
         self._groups = {"fast": fast, "slow": slow}
@@ -233,74 +268,16 @@ class Executive:
         retransmit_ns = int(self.params["link.retransmit_s"] * NS_PER_S)
         return self.mass.tm.transmit(t_ns, budget_bytes, {int(a) for a in apids}, retransmit_ns)
 
-    # --- telemetry sink --------------------------------------------------------------------
+    # --- telemetry sink and product store (policy in firmware.fsw.storage) ---------------
 
     def tm(self, apid: int, service: int, subtype: int, data: bytes, t_ns: int) -> bool:
-        """Store one TM packet (sequence count assigned here) or refuse it when its share of
-        mass memory is full (counted, STORE_FULL raised once per episode)."""
-        store = self.mass.tm
-        if not store.admits(
-            int(apid), TM_HEADER_LEN + len(data) + 2, self.mass.products.used_bytes
-        ):
-            store.refuse(int(apid))
-            if not self._store_full:
-                self._store_full = True
-                fill = min(int(1000 * self.mass.fill_frac()), 0xFFFF)
-                self.events.raise_(
-                    t_ns,
-                    Ev.STORE_FULL,
-                    fill_permille=fill,
-                    suppressed=sum(store.suppressed.values()),
-                )
-            return False
-        counters = self.mass.counters
-        seq = counters.next_seq(int(apid))
-        raw = encode_tm(apid, service, subtype, data, seq_count=seq,
-                        msg_counter=counters.next_msg(int(apid), int(service), int(subtype)),
-                        t_ns=t_ns, epoch_unix_ms=self.config.epoch_unix_ms)  # fmt: skip
-        store.append(int(apid), seq, raw)
-        return True
+        return self.storage.tm(apid, service, subtype, data, t_ns)
 
     def store_product(self, product: Product) -> bool:
-        """Keep a product, evicting less valuable ones if its share of memory is full."""
-        products = self.mass.products
-        limit = self.config.product_share * self.mass.capacity_bytes - self.mass.tm.used_bytes
-        while products.used_bytes + len(product.blob) > limit:
-            worst = products.worst()
-            if worst is None or worst.value >= product.value:
-                products.discarded += 1
-                self.events.raise_(
-                    product.created_ns,
-                    Ev.PRODUCT_DISCARDED,
-                    product_id=product.product_id,
-                    value=product.value,
-                )
-                return False
-            products.remove(worst.product_id)
-            products.discarded += 1
-            self.events.raise_(
-                product.created_ns,
-                Ev.PRODUCT_DISCARDED,
-                product_id=worst.product_id,
-                value=worst.value,
-            )
-        products.add(product)
-        return True
+        return self.storage.store_product(product)
 
     def purge_products(self, target_ppm: int) -> int:
-        """Discard the least valuable products until mass memory is below `target_ppm`."""
-        n = 0
-        products = self.mass.products
-        while (
-            self.mass.used_bytes() > target_ppm * 1e-6 * self.mass.capacity_bytes and products.items
-        ):
-            worst = products.remove(products.worst().product_id)
-            products.discarded += 1
-            n += 1
-            self.events.raise_(
-                self.t_ns, Ev.PRODUCT_DISCARDED, product_id=worst.product_id, value=worst.value
-            )
-        return n
+        return self.storage.purge_products(target_ppm, self.t_ns)
 
     # --- mode actions ----------------------------------------------------------------------
 
@@ -385,6 +362,5 @@ class Executive:
             )
             self.fdir.check_model(t_ns)
             cost += self.science.MODEL_CHECK_COST_NS
-        if self._store_full and self.mass.fill_frac() < 0.8:
-            self._store_full = False
+        self.storage.maintain()
         return cost

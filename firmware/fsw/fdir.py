@@ -1,16 +1,25 @@
 """Fault detection, isolation and recovery.
 
-| fault                  | detected by                                  | response                                   | recovery |
-|------------------------|----------------------------------------------|--------------------------------------------|----------|
-| BATTERY_LOW            | PMON 1 (SoC below `mon.battery_low_soc`)     | SAFE mode (latched)                        | command: CLEAR_FAULTS once SoC is back, then SET_MODE |
-| SPECTROMETER_TEMP      | PMON 2 (outside `mon.temp_low/high_c`)       | instrument off, SAFE (latched)             | command |
-| STORAGE_HIGH           | PMON 3 (fill above `mon.storage_high_frac`)  | discard the lowest-value products          | automatic when PMON 3 clears |
-| OBC_TEMP               | PMON 4                                       | SAFE (latched)                             | command |
-| SPECTROMETER_STUCK     | `fdir.stuck_identical` identical spectra     | power-cycle the instrument (retry), then SAFE | automatic on the next good spectrum; command if latched |
-| SPECTROMETER_SATURATED | ≥ `fdir.saturation_frac` bands at full scale | halve the integration (retry), then SAFE   | automatic on the next good spectrum |
-| SPECTROMETER_NOISY     | SNR estimate < `fdir.noisy_min_snr`          | spectra kept out of science; double the integration (retry) | automatic |
-| MODEL_CORRUPTED        | sha256 of the model constants ≠ golden        | reload from the seed store (retry), then SAFE | automatic after reload; command if latched |
-| WATCHDOG_RESET         | boot after the watchdog fired                | boot into SAFE (latched)                   | command |
+Each fault: how it is detected → the response → how the spacecraft recovers.
+
+- BATTERY_LOW: PMON 1, SoC below `mon.battery_low_soc` → SAFE (latched) → command:
+  CLEAR_FAULTS once the SoC is back, then SET_MODE.
+- SPECTROMETER_TEMP: PMON 2, outside `mon.temp_low_c`…`mon.temp_high_c` → instrument off,
+  SAFE (latched) → command.
+- STORAGE_HIGH: PMON 3, fill above `mon.storage_high_frac` → discard the least valuable
+  products → automatic when PMON 3 clears.
+- OBC_TEMP: PMON 4 → SAFE (latched) → command.
+- SPECTROMETER_STUCK: `fdir.stuck_identical` identical (or flat) readings → power-cycle the
+  instrument, up to `fdir.max_retries`, then SAFE → automatic on the next good reading;
+  command once latched.
+- SPECTROMETER_SATURATED: ≥ `fdir.saturation_frac` bands at full scale → halve the
+  integration (retry), then SAFE → automatic on the next good reading.
+- SPECTROMETER_NOISY: SNR estimate below `fdir.noisy_min_snr` → spectra kept out of science,
+  integration doubled (retry) → automatic when the SNR is back.
+- MODEL_CORRUPTED: sha256 of the model constants ≠ the golden checksum (checked before every
+  batch and every `fdir.model_check_period_s`) → reload from the seed store (retry), then
+  SAFE → automatic after a good reload; command (RELOAD_MODEL, CLEAR_FAULTS) once latched.
+- WATCHDOG_RESET: boot after the watchdog fired → boot into SAFE (latched) → command.
 
 Latched faults keep the spacecraft out of science modes (mode guard `no_fault`) until the
 ground sends CLEAR_FAULTS, which clears only faults whose condition has gone.
@@ -75,9 +84,17 @@ class Instrument:
 
 
 class Fdir:
-    def __init__(self, *, params, events: EventLog, model: ModelMemory, instrument: Instrument,
-                 request_mode: Callable[[Mode, Reason, int], object],
-                 in_violation: Callable[[int], bool], purge: Callable[[int], int]):  # fmt: skip
+    def __init__(
+        self,
+        *,
+        params,
+        events: EventLog,
+        model: ModelMemory,
+        instrument: Instrument,
+        request_mode: Callable[[Mode, Reason, int], object],
+        in_violation: Callable[[int], bool],
+        purge: Callable[[int], int],
+    ):
         self._params, self._events, self.model, self.instrument = params, events, model, instrument
         self._request_mode, self._in_violation, self._purge = request_mode, in_violation, purge
         self.active: set[Fault] = set()

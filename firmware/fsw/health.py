@@ -35,8 +35,12 @@ def constant(a: np.ndarray) -> bool:
     return finite.size > 1 and bool(np.all(finite == finite[0]))
 
 
-def saturated_fraction(counts_dn: np.ndarray | None, full_scale_dn: int | None,
-                       n_saturated: int | None = None, n_bands: int = 0) -> float:  # fmt: skip
+def saturated_fraction(
+    counts_dn: np.ndarray | None,
+    full_scale_dn: int | None,
+    n_saturated: int | None = None,
+    n_bands: int = 0,
+) -> float:
     """Fraction of bands at or above full scale (from the counts, or from a count of saturated
     bands out of `n_bands`); 0 when neither is given."""
     if counts_dn is None or full_scale_dn is None or counts_dn.size == 0:

@@ -57,29 +57,69 @@ _P = HkParam
 STRUCTURES: dict[int, HkStructure] = {
     s.sid: s
     for s in (
-        HkStructure(1, "essential", (
-            _P("mode", "B"), _P("mode_age_s", "I"), _P("battery.soc_frac", "f", 30.0),
-            _P("battery.bus_voltage_v", "f", 30.0), _P("temp.spectrometer_c", "f", 30.0),
-            _P("temp.obc_c", "f", 30.0), _P("store.fill_frac", "f"), _P("sys.boot_count", "I"),
-            _P("fdir.active_faults", "I"), _P("tc.accepted", "I"), _P("tc.rejected", "I"),
-            _P("tc.failed", "I"), _P("link.up", "B", 30.0), _P("instrument.on", "B"),
-            _P("instrument.integration_scale", "f"),
-        ), "hk.essential_period_s"),
-        HkStructure(2, "science", (
-            _P("sci.observations", "I"), _P("sci.classified", "I"), _P("sci.science_events", "I"),
-            _P("sci.finds", "I"), _P("sci.reobs_requests", "I"), _P("sci.confirmed", "I"),
-            _P("prod.count", "I"), _P("prod.bytes", "I"), _P("prod.summaries", "I"),
-            _P("prod.discarded", "I"), _P("link.bytes_sent", "I"), _P("sci.quality_rejects", "I"),
-        ), "hk.science_period_s"),
-        HkStructure(3, "fsw", (
-            _P("rg.fast.cycles", "I"), _P("rg.fast.slips", "I"), _P("rg.fast.missed", "I"),
-            _P("rg.fast.max_cost_us", "I"), _P("rg.slow.cycles", "I"), _P("rg.slow.slips", "I"),
-            _P("wd.kicks", "I"), _P("store.packets", "I"), _P("store.unacked", "I"),
-            _P("store.suppressed", "I"), _P("sched.pending", "I"), _P("model.checks", "I"),
-            _P("model.reloads", "I"),
-        ), "hk.fsw_period_s"),
+        HkStructure(
+            1,
+            "essential",
+            (
+                _P("mode", "B"),
+                _P("mode_age_s", "I"),
+                _P("battery.soc_frac", "f", 30.0),
+                _P("battery.bus_voltage_v", "f", 30.0),
+                _P("temp.spectrometer_c", "f", 30.0),
+                _P("temp.obc_c", "f", 30.0),
+                _P("store.fill_frac", "f"),
+                _P("sys.boot_count", "I"),
+                _P("fdir.active_faults", "I"),
+                _P("tc.accepted", "I"),
+                _P("tc.rejected", "I"),
+                _P("tc.failed", "I"),
+                _P("link.up", "B", 30.0),
+                _P("instrument.on", "B"),
+                _P("instrument.integration_scale", "f"),
+            ),
+            "hk.essential_period_s",
+        ),
+        HkStructure(
+            2,
+            "science",
+            (
+                _P("sci.observations", "I"),
+                _P("sci.classified", "I"),
+                _P("sci.science_events", "I"),
+                _P("sci.finds", "I"),
+                _P("sci.reobs_requests", "I"),
+                _P("sci.confirmed", "I"),
+                _P("prod.count", "I"),
+                _P("prod.bytes", "I"),
+                _P("prod.summaries", "I"),
+                _P("prod.discarded", "I"),
+                _P("link.bytes_sent", "I"),
+                _P("sci.quality_rejects", "I"),
+            ),
+            "hk.science_period_s",
+        ),
+        HkStructure(
+            3,
+            "fsw",
+            (
+                _P("rg.fast.cycles", "I"),
+                _P("rg.fast.slips", "I"),
+                _P("rg.fast.missed", "I"),
+                _P("rg.fast.max_cost_us", "I"),
+                _P("rg.slow.cycles", "I"),
+                _P("rg.slow.slips", "I"),
+                _P("wd.kicks", "I"),
+                _P("store.packets", "I"),
+                _P("store.unacked", "I"),
+                _P("store.suppressed", "I"),
+                _P("sched.pending", "I"),
+                _P("model.checks", "I"),
+                _P("model.reloads", "I"),
+            ),
+            "hk.fsw_period_s",
+        ),
     )
-}  # fmt: skip
+}
 
 
 def _coerce(code: str, value: float):

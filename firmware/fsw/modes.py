@@ -47,13 +47,20 @@ class Guard(IntEnum):
     COMMAND_ONLY = 8
 
 
-_SCIENCE = (("soc_science", Guard.LOW_BATTERY), ("no_fault", Guard.FAULT_ACTIVE),
-            ("instrument_ok", Guard.INSTRUMENT_FAULT), ("model_ok", Guard.MODEL_UNVERIFIED))  # fmt: skip
+_SCIENCE = (
+    ("soc_science", Guard.LOW_BATTERY),
+    ("no_fault", Guard.FAULT_ACTIVE),
+    ("instrument_ok", Guard.INSTRUMENT_FAULT),
+    ("model_ok", Guard.MODEL_UNVERIFIED),
+)
 _LINK = (("link_up", Guard.NO_LINK),)
 _M = Mode
 TRANSITIONS: dict[tuple[Mode, Mode], tuple[tuple[str, Guard], ...]] = {
-    (_M.SAFE, _M.IDLE): (("command", Guard.COMMAND_ONLY), ("no_fault", Guard.FAULT_ACTIVE),
-                         ("soc_safe_exit", Guard.LOW_BATTERY)),
+    (_M.SAFE, _M.IDLE): (
+        ("command", Guard.COMMAND_ONLY),
+        ("no_fault", Guard.FAULT_ACTIVE),
+        ("soc_safe_exit", Guard.LOW_BATTERY),
+    ),
     (_M.IDLE, _M.SURVEY): _SCIENCE,
     (_M.IDLE, _M.PROSPECT): _SCIENCE + (("reobs_pending", Guard.NO_TARGET),),
     (_M.SURVEY, _M.PROSPECT): _SCIENCE + (("reobs_pending", Guard.NO_TARGET),),
@@ -66,7 +73,7 @@ TRANSITIONS: dict[tuple[Mode, Mode], tuple[tuple[str, Guard], ...]] = {
     (_M.DOWNLINK, _M.IDLE): (),
     (_M.DOWNLINK, _M.SURVEY): _SCIENCE,
     (_M.DOWNLINK, _M.PROSPECT): _SCIENCE + (("reobs_pending", Guard.NO_TARGET),),
-}  # fmt: skip
+}
 for _m in Mode:
     if _m is not Mode.SAFE:
         TRANSITIONS[(_m, Mode.SAFE)] = ()

@@ -99,8 +99,13 @@ class Monitoring:
                 observed, value = CheckState.UNCHECKED, math.nan
             else:
                 value = sample[0]
-                observed = (CheckState.BELOW_LOW if value < lo else
-                            CheckState.ABOVE_HIGH if value > hi else CheckState.WITHIN)  # fmt: skip
+                observed = (
+                    CheckState.BELOW_LOW
+                    if value < lo
+                    else CheckState.ABOVE_HIGH
+                    if value > hi
+                    else CheckState.WITHIN
+                )
             need = p.repetitions or int(self._params["mon.repetitions"])
             if observed == p.state:
                 p.pending, p.count = observed, 0
@@ -136,6 +141,13 @@ def unpack_transitions(data: bytes) -> list[dict]:
     rows = []
     for i in range(data[0]):
         pid, prev, new, value, limit = TRANSITION.unpack_from(data, 1 + i * TRANSITION.size)
-        rows.append({"pmon_id": pid, "previous": CheckState(prev).name if prev < 4 else prev,
-                     "state": CheckState(new).name if new < 4 else new, "value": value, "limit": limit})  # fmt: skip
+        rows.append(
+            {
+                "pmon_id": pid,
+                "previous": CheckState(prev).name if prev < 4 else prev,
+                "state": CheckState(new).name if new < 4 else new,
+                "value": value,
+                "limit": limit,
+            }
+        )
     return rows

@@ -4,8 +4,8 @@ Three kinds, each a self-describing byte string with a CRC-32 (file-sized data: 
 than the packet CRC-16, per the HIL notes §6):
 - SPECTRUM: one observation — wavelengths, reflectance and error as 16-bit codes over each
   array's own range (a step of range/65534: 0.03 nm over 0.45–2.45 µm, and far below any
-  reflectance noise, as the 16-bit ADC itself), where and when, and what the spectral core made of it (class, slope,
-  PC scores, value). Finds are spectra too.
+  reflectance noise, as the 16-bit ADC itself), where and when, and what the spectral core
+  made of it (class, slope, PC scores, value). Finds are spectra too.
 - SUMMARY: what autonomy keeps of low-value data instead of raw spectra — a class map (the
   majority class and count per latitude/longitude cell) and per-class statistics.
 Products wait in the `ProductStore` until the downlink takes the most valuable first; when
@@ -82,17 +82,28 @@ def _dequantize(buf: bytes, offset: int, n: int) -> np.ndarray:
     return np.where(codes == _NAN_CODE, np.nan, lo + codes.astype(np.float64) * step)
 
 
-def encode_spectrum(product_id: int, obs, cls_index: int, value: float, value_kind: int,
-                    slope: float, pc, t_ns: int) -> bytes:  # fmt: skip
+def encode_spectrum(
+    product_id: int, obs, cls_index: int, value: float, value_kind: int, slope: float, pc, t_ns: int
+) -> bytes:
     """SPECTRUM product: observation metadata, classification, then the arrays."""
     wl = np.asarray(obs.wavelength_um, dtype=np.float64)
     has_err = obs.error is not None
     pcs = [float(v) for v in pc] if pc is not None else [float("nan")] * 5
     meta = _SPEC.pack(
-        obs.obs_id, obs.t_ns, obs.lat_deg, obs.lon_deg, obs.snr, obs.integration_scale,
-        cls_index, value_kind, value, float("nan") if slope is None else slope, *pcs,
-        wl.size, int(has_err),
-    )  # fmt: skip
+        obs.obs_id,
+        obs.t_ns,
+        obs.lat_deg,
+        obs.lon_deg,
+        obs.snr,
+        obs.integration_scale,
+        cls_index,
+        value_kind,
+        value,
+        float("nan") if slope is None else slope,
+        *pcs,
+        wl.size,
+        int(has_err),
+    )
     arrays = _quantize(wl) + _quantize(obs.reflectance)
     if has_err:
         arrays += _quantize(obs.error)
@@ -113,10 +124,21 @@ def decode_spectrum(payload: bytes) -> dict:
     refl = _dequantize(payload, pos + coded, n)
     err = _dequantize(payload, pos + 2 * coded, n) if has_err else None
     return {
-        "obs_id": f[0], "obs_t_ns": f[1], "lat_deg": f[2], "lon_deg": f[3], "snr": f[4],
-        "integration_scale": f[5], "class_index": f[6], "value_kind": f[7], "value": f[8],
-        "slope": f[9], "pc": list(f[10:15]), "wavelength_um": wl, "reflectance": refl, "error": err,
-    }  # fmt: skip
+        "obs_id": f[0],
+        "obs_t_ns": f[1],
+        "lat_deg": f[2],
+        "lon_deg": f[3],
+        "snr": f[4],
+        "integration_scale": f[5],
+        "class_index": f[6],
+        "value_kind": f[7],
+        "value": f[8],
+        "slope": f[9],
+        "pc": list(f[10:15]),
+        "wavelength_um": wl,
+        "reflectance": refl,
+        "error": err,
+    }
 
 
 @dataclass
@@ -142,8 +164,17 @@ class ClassMap:
     def n_lon(self) -> int:
         return int(round(360 / self.cell_deg))
 
-    def add(self, t_ns: int, lat_deg: float, lon_deg: float, cls_index: int, slope: float,
-            pc1: float, pc2: float, value: float) -> None:  # fmt: skip
+    def add(
+        self,
+        t_ns: int,
+        lat_deg: float,
+        lon_deg: float,
+        cls_index: int,
+        slope: float,
+        pc1: float,
+        pc2: float,
+        value: float,
+    ) -> None:
         self.t0_ns = t_ns if self.t0_ns is None else self.t0_ns
         self.t1_ns = t_ns
         self.n_obs += 1
@@ -196,12 +227,34 @@ def decode_summary(payload: bytes) -> dict:
     pos += n_cells * _CELL.size
     rows = [_CLASS_ROW.unpack_from(payload, pos + k * _CLASS_ROW.size) for k in range(n_rows)]
     return {
-        "t0_ns": t0, "t1_ns": t1, "n_obs": n_obs, "n_lat": n_lat, "n_lon": n_lon,
-        "cells": [{"cell": c[0], "lat_index": c[0] // n_lon, "lon_index": c[0] % n_lon,
-                   "class_index": c[1], "count": c[2], "mean_value": c[3] / 255} for c in cells],
-        "classes": [{"class_index": r[0], "count": r[1], "mean_slope": r[2], "mean_pc1": r[3],
-                     "mean_pc2": r[4], "mean_value": r[5]} for r in rows],
-    }  # fmt: skip
+        "t0_ns": t0,
+        "t1_ns": t1,
+        "n_obs": n_obs,
+        "n_lat": n_lat,
+        "n_lon": n_lon,
+        "cells": [
+            {
+                "cell": c[0],
+                "lat_index": c[0] // n_lon,
+                "lon_index": c[0] % n_lon,
+                "class_index": c[1],
+                "count": c[2],
+                "mean_value": c[3] / 255,
+            }
+            for c in cells
+        ],
+        "classes": [
+            {
+                "class_index": r[0],
+                "count": r[1],
+                "mean_slope": r[2],
+                "mean_pc1": r[3],
+                "mean_pc2": r[4],
+                "mean_value": r[5],
+            }
+            for r in rows
+        ],
+    }
 
 
 def decode_product(blob: bytes) -> dict:

@@ -19,12 +19,7 @@ import struct
 from dataclasses import dataclass, field
 from enum import IntEnum
 
-from spacepackets.ccsds.spacepacket import (
-    CCSDS_HEADER_LEN,
-    PacketType,
-    SequenceFlags,
-    SpacePacketHeader,
-)
+from spacepackets.ccsds.spacepacket import CCSDS_HEADER_LEN, SpacePacketHeader
 from spacepackets.ccsds.time import CdsShortTimestamp
 from spacepackets.ecss import check_pus_crc
 from spacepackets.ecss.fields import PacketFieldEnum
@@ -189,9 +184,18 @@ class TmView:
     raw: bytes
 
 
-def encode_tm(apid: int, service: int, subtype: int, data: bytes, *, seq_count: int,
-              msg_counter: int, t_ns: int, epoch_unix_ms: int = DEFAULT_EPOCH_UNIX_MS,
-              dest_id: int = 0) -> bytes:  # fmt: skip
+def encode_tm(
+    apid: int,
+    service: int,
+    subtype: int,
+    data: bytes,
+    *,
+    seq_count: int,
+    msg_counter: int,
+    t_ns: int,
+    epoch_unix_ms: int = DEFAULT_EPOCH_UNIX_MS,
+    dest_id: int = 0,
+) -> bytes:
     """Pack one PUS-C TM packet with CRC. `seq_count` and `msg_counter` may be unbounded
     counters: they are reduced to their field widths here."""
     tm = PusTm(
@@ -248,10 +252,16 @@ def decode_tm(raw: bytes, epoch_unix_ms: int = DEFAULT_EPOCH_UNIX_MS) -> TmView:
     except Exception as exc:  # spacepackets raises ValueError subclasses and its own errors
         raise PacketError(FailCode.BAD_HEADER, f"PUS-C TM header: {exc}") from exc
     return TmView(
-        apid=tm.apid, seq_count=tm.seq_count, service=tm.service, subtype=tm.message_subtype,
-        msg_counter=tm.pus_tm_sec_header.message_counter, dest_id=tm.pus_tm_sec_header.dest_id,
-        t_ns=t_ns_from_cds(tm.timestamp, epoch_unix_ms), data=tm.source_data, raw=raw,
-    )  # fmt: skip
+        apid=tm.apid,
+        seq_count=tm.seq_count,
+        service=tm.service,
+        subtype=tm.message_subtype,
+        msg_counter=tm.pus_tm_sec_header.message_counter,
+        dest_id=tm.pus_tm_sec_header.dest_id,
+        t_ns=t_ns_from_cds(tm.timestamp, epoch_unix_ms),
+        data=tm.source_data,
+        raw=raw,
+    )
 
 
 # --- telecommands ----------------------------------------------------------------------
@@ -276,14 +286,26 @@ class TcView:
         return struct.unpack_from("!I", self.raw, 0)[0] & 0x1FFF_FFFF
 
 
-def encode_tc(apid: int, service: int, subtype: int, data: bytes = b"", *, seq_count: int,
-              source_id: int = 0, ack_flags: int = ACK_ALL) -> bytes:  # fmt: skip
+def encode_tc(
+    apid: int,
+    service: int,
+    subtype: int,
+    data: bytes = b"",
+    *,
+    seq_count: int,
+    source_id: int = 0,
+    ack_flags: int = ACK_ALL,
+) -> bytes:
     """Pack one PUS-C TC packet with CRC."""
     tc = PusTc(
-        service=int(service), message_subtype=int(subtype), apid=int(apid),
-        app_data=bytes(data), seq_count=seq_count % SEQ_COUNT_MODULO, source_id=source_id,
+        service=int(service),
+        message_subtype=int(subtype),
+        apid=int(apid),
+        app_data=bytes(data),
+        seq_count=seq_count % SEQ_COUNT_MODULO,
+        source_id=source_id,
         ack_flags=ack_flags,
-    )  # fmt: skip
+    )
     raw = bytes(tc.pack())
     if len(raw) > MAX_PACKET_LEN:
         raise ValueError(f"TC[{service},{subtype}] is {len(raw)} bytes > {MAX_PACKET_LEN}")
@@ -320,10 +342,15 @@ def decode_tc(raw: bytes) -> TcView:
         )
     tc = PusTc.unpack(raw)
     return TcView(
-        apid=tc.apid, seq_count=tc.seq_count, service=tc.service, subtype=tc.message_subtype,
-        source_id=tc.source_id, ack_flags=tc.pus_tc_sec_header.ack_flags, data=tc.app_data,
+        apid=tc.apid,
+        seq_count=tc.seq_count,
+        service=tc.service,
+        subtype=tc.message_subtype,
+        source_id=tc.source_id,
+        ack_flags=tc.pus_tc_sec_header.ack_flags,
+        data=tc.app_data,
         raw=raw,
-    )  # fmt: skip
+    )
 
 
 # --- service 1 -------------------------------------------------------------------------
@@ -362,8 +389,3 @@ def decode_verification(subtype: int, data: bytes) -> VerificationView:
         return VerificationView(rid, subtype, None, b"")
     return VerificationView(rid, subtype, data[4], bytes(data[5:]))
 
-
-__all__ = [
-    "ACK_ALL", "Apid", "Counters", "FailCode", "PacketError", "Service", "TcView", "TmView",
-    "Verif", "decode_tc", "decode_tm", "encode_tc", "encode_tm", "PacketType", "SequenceFlags",
-]  # fmt: skip

@@ -40,7 +40,8 @@ class RateGroup:
     def __post_init__(self):
         if self.period_ns <= 0 or not 0 < self.budget_ns <= self.period_ns:
             raise ValueError(
-                f"rate group {self.name}: need 0 < budget ≤ period, got {self.budget_ns}/{self.period_ns}"
+                f"rate group {self.name}: need 0 < budget ≤ period, "
+                f"got {self.budget_ns}/{self.period_ns} ns"
             )
 
 
@@ -67,8 +68,13 @@ class Watchdog:
 class Scheduler:
     """Cooperative executive over rate groups (highest rate first on ties)."""
 
-    def __init__(self, groups: list[RateGroup], events: EventLog, watchdog: Watchdog,
-                 cpu_clock: Callable[[], int] | None = None):  # fmt: skip
+    def __init__(
+        self,
+        groups: list[RateGroup],
+        events: EventLog,
+        watchdog: Watchdog,
+        cpu_clock: Callable[[], int] | None = None,
+    ):
         self.groups = sorted(groups, key=lambda g: (g.period_ns, g.gid))
         self._events = events
         self.watchdog = watchdog
@@ -121,8 +127,11 @@ class Scheduler:
         if cost > group.budget_ns:
             group.slips += 1
             self._events.raise_(
-                start, Ev.RATE_GROUP_SLIP, group=group.gid,
-                cost_us=min(cost // 1000, 2**32 - 1), budget_us=group.budget_ns // 1000,
-            )  # fmt: skip
+                start,
+                Ev.RATE_GROUP_SLIP,
+                group=group.gid,
+                cost_us=min(cost // 1000, 2**32 - 1),
+                budget_us=group.budget_ns // 1000,
+            )
         elif group.kicks_watchdog:
             self.watchdog.kick(start + cost)

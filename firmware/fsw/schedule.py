@@ -104,13 +104,15 @@ class Schedule:
         if len(self.activities) + len(items) > MAX_ACTIVITIES:
             raise CommandError(
                 FailCode.RESOURCE_FULL,
-                f"SCHEDULE_INSERT: {len(items)} activities + {len(self.activities)} held > {MAX_ACTIVITIES}",
+                f"SCHEDULE_INSERT: {len(items)} activities + {len(self.activities)} held "
+                f"> {MAX_ACTIVITIES}",
             )
         for i, (release_ns, _group, raw) in enumerate(items):
             if release_ns <= t_ns:
                 raise CommandError(
                     FailCode.ARG_OUT_OF_RANGE,
-                    f"SCHEDULE_INSERT: activity {i} release time {release_ns} ns is not after now ({t_ns} ns)",
+                    f"SCHEDULE_INSERT: activity {i} release time {release_ns} ns "
+                    f"is not after now ({t_ns} ns)",
                 )
             try:
                 validate_tc(raw)

@@ -43,8 +43,14 @@ class Science:
     def __init__(self, exe):
         self._exe = exe
         self.queue: deque[Observation] = deque()
-        self.stats = {"observations": 0, "classified": 0, "quality_rejects": 0, "ignored": 0,
-                      "dropped": 0, "classify_failed": 0}  # fmt: skip
+        self.stats = {
+            "observations": 0,
+            "classified": 0,
+            "quality_rejects": 0,
+            "ignored": 0,
+            "dropped": 0,
+            "classify_failed": 0,
+        }
 
     def ingest(self, obs: Observation) -> None:
         exe = self._exe
@@ -118,23 +124,36 @@ class Science:
         pool, s, a = exe.pool, self.stats, exe.autonomy.stats
         products, store = exe.mass.products, exe.mass.tm
         values = {
-            "mode": int(exe.mode), "mode_age_s": (t_ns - exe.modes.since_ns) // 1_000_000_000,
-            "store.fill_frac": exe.mass.fill_frac(), "sys.boot_count": exe.params["sys.boot_count"],
-            "fdir.active_faults": exe.fdir.bitmask, "tc.accepted": exe.dispatcher.stats["accepted"],
-            "tc.rejected": exe.dispatcher.stats["rejected"], "tc.failed": exe.dispatcher.stats["failed"],
+            "mode": int(exe.mode),
+            "mode_age_s": (t_ns - exe.modes.since_ns) // 1_000_000_000,
+            "store.fill_frac": exe.mass.fill_frac(),
+            "sys.boot_count": exe.params["sys.boot_count"],
+            "fdir.active_faults": exe.fdir.bitmask,
+            "tc.accepted": exe.dispatcher.stats["accepted"],
+            "tc.rejected": exe.dispatcher.stats["rejected"],
+            "tc.failed": exe.dispatcher.stats["failed"],
             "instrument.on": int(exe.instrument.power_on),
             "instrument.integration_scale": exe.instrument.integration_scale,
-            "sci.observations": s["observations"], "sci.classified": s["classified"],
-            "sci.quality_rejects": s["quality_rejects"], "sci.science_events": a["science_events"],
-            "sci.finds": a["finds"], "sci.reobs_requests": a["reobs_requests"],
-            "sci.confirmed": a["confirmed"], "prod.count": len(products.items),
-            "prod.bytes": products.used_bytes, "prod.summaries": a["summaries"],
-            "prod.discarded": products.discarded, "link.bytes_sent": store.sent_bytes,
-            "wd.kicks": exe.watchdog.kicks, "store.packets": store.packets,
-            "store.unacked": store.unacked(), "store.suppressed": sum(store.suppressed.values()),
-            "sched.pending": len(exe.schedule.activities), "model.checks": exe.model.checks,
+            "sci.observations": s["observations"],
+            "sci.classified": s["classified"],
+            "sci.quality_rejects": s["quality_rejects"],
+            "sci.science_events": a["science_events"],
+            "sci.finds": a["finds"],
+            "sci.reobs_requests": a["reobs_requests"],
+            "sci.confirmed": a["confirmed"],
+            "prod.count": len(products.items),
+            "prod.bytes": products.used_bytes,
+            "prod.summaries": a["summaries"],
+            "prod.discarded": products.discarded,
+            "link.bytes_sent": store.sent_bytes,
+            "wd.kicks": exe.watchdog.kicks,
+            "store.packets": store.packets,
+            "store.unacked": store.unacked(),
+            "store.suppressed": sum(store.suppressed.values()),
+            "sched.pending": len(exe.schedule.activities),
+            "model.checks": exe.model.checks,
             "model.reloads": exe.model.reloads,
-        }  # fmt: skip
+        }
         for name, g in exe._groups.items():
             values[f"rg.{name}.cycles"] = g.cycles
             values[f"rg.{name}.slips"] = g.slips

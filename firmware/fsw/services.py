@@ -66,10 +66,16 @@ def bind_services(exe) -> None:
 
         return parse
 
-    d.bind("EVENT_REPORT_ENABLE", lambda a, tc, t: exe.events.disabled.difference_update(a["ids"]),
-           parse=event_ids("EVENT_REPORT_ENABLE"))  # fmt: skip
-    d.bind("EVENT_REPORT_DISABLE", lambda a, tc, t: exe.events.disabled.update(a["ids"]),
-           parse=event_ids("EVENT_REPORT_DISABLE"))  # fmt: skip
+    d.bind(
+        "EVENT_REPORT_ENABLE",
+        lambda a, tc, t: exe.events.disabled.difference_update(a["ids"]),
+        parse=event_ids("EVENT_REPORT_ENABLE"),
+    )
+    d.bind(
+        "EVENT_REPORT_DISABLE",
+        lambda a, tc, t: exe.events.disabled.update(a["ids"]),
+        parse=event_ids("EVENT_REPORT_DISABLE"),
+    )
 
     # --- 8: function management --------------------------------------------------------------
     def parse_function(data):
@@ -141,9 +147,12 @@ def bind_services(exe) -> None:
     )
     d.bind("SCHEDULE_DISABLE", lambda a, tc, t: setattr(sched, "enabled", False))
     d.bind("SCHEDULE_RESET", lambda a, tc, t: sched.reset())
-    d.bind("SCHEDULE_INSERT", lambda a, tc, t: sched.insert(a["items"]),
-           parse=lambda data: {"items": decode_activities(data, epoch)},
-           check=lambda a, t: sched.validate_insert(a["items"], d.validate, t))  # fmt: skip
+    d.bind(
+        "SCHEDULE_INSERT",
+        lambda a, tc, t: sched.insert(a["items"]),
+        parse=lambda data: {"items": decode_activities(data, epoch)},
+        check=lambda a, t: sched.validate_insert(a["items"], d.validate, t),
+    )
     d.bind("SCHEDULE_DELETE_GROUP", lambda a, tc, t: sched.delete_group(a["group"]))
     d.bind(
         "SCHEDULE_REPORT", lambda a, tc, t: tm(Apid.CMD, Service.SCHEDULING, 10, sched.report(), t)
@@ -196,9 +205,17 @@ def bind_services(exe) -> None:
             raise CommandError(FailCode.NOT_FOUND, f"PARAM_REPORT: unknown parameter IDs {unknown}")
         return {"ids": ids}
 
-    d.bind("PARAM_REPORT", lambda a, tc, t: tm(Apid.CMD, Service.PARAMETER, 2,
-                                              pack_values([(i, exe.params.values[i]) for i in a["ids"]]), t),
-           parse=parse_param_ids)  # fmt: skip
+    d.bind(
+        "PARAM_REPORT",
+        lambda a, tc, t: tm(
+            Apid.CMD,
+            Service.PARAMETER,
+            2,
+            pack_values([(i, exe.params.values[i]) for i in a["ids"]]),
+            t,
+        ),
+        parse=parse_param_ids,
+    )
 
     def parse_param_values(data):
         try:
@@ -245,5 +262,8 @@ def bind_services(exe) -> None:
             raise CommandError(FailCode.NOT_FOUND, f"TM_ACKNOWLEDGE: no stored APIDs {unknown}")
         return {"acks": acks}
 
-    d.bind("TM_ACKNOWLEDGE", lambda a, tc, t: [exe.mass.tm.acknowledge(ap, s) for ap, s in a["acks"].items()],
-           parse=parse_acks)  # fmt: skip
+    d.bind(
+        "TM_ACKNOWLEDGE",
+        lambda a, tc, t: [exe.mass.tm.acknowledge(ap, s) for ap, s in a["acks"].items()],
+        parse=parse_acks,
+    )

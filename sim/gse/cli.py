@@ -31,8 +31,12 @@ def _epoch_ms(text: str) -> int:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("decode", help="decode a raw telemetry archive (telemetry.bin) into tables",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p = sub.add_parser(
+        "decode",
+        help="decode a raw telemetry archive (telemetry.bin) into tables",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument(
         "archive", type=Path, help="raw packet archive, e.g. runs/<scenario>-<seed>/telemetry.bin"
     )
@@ -43,10 +47,18 @@ def register(sub) -> None:
         help="output directory (default: <archive stem>_decoded/ beside it)",
     )
     p.add_argument("--format", choices=("csv", "json", "both"), default="both")
-    p.add_argument("--epoch", type=_epoch_ms, default=DEFAULT_EPOCH_UNIX_MS,
-                   help="mission epoch (ISO 8601 UTC) that t_ns counts from; default 2030-01-01T00:00:00Z")  # fmt: skip
-    p.add_argument("--max-packet-len", type=int, default=MAX_PACKET_LEN,
-                   help=f"longest packet to accept while resynchronising (default {MAX_PACKET_LEN})")  # fmt: skip
+    p.add_argument(
+        "--epoch",
+        type=_epoch_ms,
+        default=DEFAULT_EPOCH_UNIX_MS,
+        help="mission epoch (ISO 8601 UTC) that t_ns counts from; default 2030-01-01T00:00:00Z",
+    )
+    p.add_argument(
+        "--max-packet-len",
+        type=int,
+        default=MAX_PACKET_LEN,
+        help=f"longest packet to accept while resynchronising (default {MAX_PACKET_LEN})",
+    )
     p.add_argument(
         "--strict",
         action="store_true",
@@ -87,8 +99,11 @@ def run(args) -> int:
     gaps = sum(a["gaps"] for a in summary["apids"].values())
     damaged = scan.skipped_bytes or summary["errors"] or gaps or summary["incomplete_transfers"]
     if not args.quiet:
-        console.print(f"[bold]{args.archive}[/bold]: {scan.size} bytes, {summary['tm']} TM + {summary['tc']} TC "
-                      f"packets, {scan.skipped_bytes} bytes skipped, {summary['errors']} payload errors")  # fmt: skip
+        console.print(
+            f"[bold]{args.archive}[/bold]: {scan.size} bytes, {summary['tm']} TM + "
+            f"{summary['tc']} TC packets, {scan.skipped_bytes} bytes skipped, "
+            f"{summary['errors']} payload errors"
+        )
         t = Table(
             "APID", "packets", "duplicates", "gaps", "first", "last", title="telemetry per APID"
         )

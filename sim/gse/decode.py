@@ -39,6 +39,7 @@ from firmware.fsw.transfer import FIRST, LAST, parse_part
 from firmware.taxonomy import CLASS_NAMES
 
 HALF_WINDOW = SEQ_COUNT_MODULO // 2
+SEVERITIES = {int(s) for s in Severity}
 
 
 @dataclass
@@ -131,8 +132,15 @@ class Decoder:
     def _tc(self, tc, row: dict) -> None:
         spec = cmds.BY_KEY.get((tc.service, tc.subtype))
         name = spec.name if spec else f"TC[{tc.service},{tc.subtype}]"
-        row.update(type="TC", apid=tc.apid, seq=tc.seq_count, service=tc.service, subtype=tc.subtype,
-                   name=name, request_id=tc.request_id)  # fmt: skip
+        row.update(
+            type="TC",
+            apid=tc.apid,
+            seq=tc.seq_count,
+            service=tc.service,
+            subtype=tc.subtype,
+            name=name,
+            request_id=tc.request_id,
+        )
         args: dict | str = {}
         if spec is not None and not spec.variable:
             args = spec.decode(tc.data)
@@ -169,9 +177,18 @@ class Decoder:
     def _tm(self, tm, row: dict) -> None:
         track = self.tracks.setdefault(tm.apid, ApidTrack())
         count, dup = track.add(tm.seq_count, tm.raw)
-        row.update(type="TM", apid=tm.apid, seq=tm.seq_count, seq_unwrapped=count, duplicate=dup,
-                   service=tm.service, subtype=tm.subtype, t_ns=tm.t_ns,
-                   utc=utc(tm.t_ns, self.epoch_unix_ms), msg_counter=tm.msg_counter)  # fmt: skip
+        row.update(
+            type="TM",
+            apid=tm.apid,
+            seq=tm.seq_count,
+            seq_unwrapped=count,
+            duplicate=dup,
+            service=tm.service,
+            subtype=tm.subtype,
+            t_ns=tm.t_ns,
+            utc=utc(tm.t_ns, self.epoch_unix_ms),
+            msg_counter=tm.msg_counter,
+        )
         row["name"] = f"TM[{tm.service},{tm.subtype}]"
         if dup:
             return  # a retransmission: already in the tables
@@ -184,9 +201,14 @@ class Decoder:
         stage = (
             Verif(tm.subtype).name if tm.subtype in Verif._value2member_map_ else str(tm.subtype)
         )
-        rec = {"t_ns": tm.t_ns, "request_id": v.request_id, "command": self.tc_names.get(v.request_id, "?"),
-               "report": stage, "code": FailCode(v.code).name if v.code in FailCode._value2member_map_ else v.code,
-               "detail": v.detail.decode("utf-8", "replace")}  # fmt: skip
+        rec = {
+            "t_ns": tm.t_ns,
+            "request_id": v.request_id,
+            "command": self.tc_names.get(v.request_id, "?"),
+            "report": stage,
+            "code": FailCode(v.code).name if v.code in FailCode._value2member_map_ else v.code,
+            "detail": v.detail.decode("utf-8", "replace"),
+        }
         row["name"] = f"VERIFY {stage} {rec['command']}"
         self._table("verification", rec)
 
@@ -194,7 +216,7 @@ class Decoder:
         eid, values = unpack_event(tm.data)
         name = EVENTS[eid].id.name
         row["name"] = (
-            f"EVENT {Severity(tm.subtype).name if tm.subtype in Severity._value2member_map_ else tm.subtype} {name}"
+            f"EVENT {Severity(tm.subtype).name if tm.subtype in SEVERITIES else tm.subtype} {name}"
         )
         self._table("events", {"t_ns": tm.t_ns, "event": name, "severity": tm.subtype, **values})
 
@@ -216,8 +238,18 @@ class Decoder:
             raise ValueError(f"TM[11,10]: {len(tm.data)} bytes for {n} rows")
         for k in range(n):
             t, group, rid, svc, sub = REPORT_ROW.unpack_from(tm.data, 2 + k * REPORT_ROW.size)
-            self._table("schedule", {"t_ns": tm.t_ns, "release_ns": t, "group": group, "request_id": rid,
-                                     "command": (cmds.BY_KEY.get((svc, sub)) or cmds.CommandSpec(svc, sub, "?")).name})  # fmt: skip
+            self._table(
+                "schedule",
+                {
+                    "t_ns": tm.t_ns,
+                    "release_ns": t,
+                    "group": group,
+                    "request_id": rid,
+                    "command": (
+                        cmds.BY_KEY.get((svc, sub)) or cmds.CommandSpec(svc, sub, "?")
+                    ).name,
+                },
+            )
 
     def _params(self, tm, row):
         for pid, v in unpack_values(tm.data):
@@ -230,9 +262,21 @@ class Decoder:
             f = SCIENCE_EVENT.unpack(tm.data)
             cls = CLASS_NAMES[f[4]] if 0 <= f[4] < len(CLASS_NAMES) else None
             kind = ValueKind(f[5]).name if f[5] in ValueKind._value2member_map_ else f[5]
-            self._table("science_events", {"t_ns": tm.t_ns, "obs_id": f[0], "obs_t_ns": f[1], "lat_deg": f[2],
-                                           "lon_deg": f[3], "class": cls, "kind": kind, "value": f[6],
-                                           "snr": f[7], "flags": f[8]})  # fmt: skip
+            self._table(
+                "science_events",
+                {
+                    "t_ns": tm.t_ns,
+                    "obs_id": f[0],
+                    "obs_t_ns": f[1],
+                    "lat_deg": f[2],
+                    "lon_deg": f[3],
+                    "class": cls,
+                    "kind": kind,
+                    "value": f[6],
+                    "snr": f[7],
+                    "flags": f[8],
+                },
+            )
             row["name"] = "SCIENCE_EVENT"
         elif tm.subtype == 2:
             (n,) = struct.unpack_from("!H", tm.data, 0)
@@ -242,8 +286,17 @@ class Decoder:
                 pid, kind, value, size, created = CATALOGUE_ROW.unpack_from(
                     tm.data, 2 + k * CATALOGUE_ROW.size
                 )
-                self._table("catalogue", {"t_ns": tm.t_ns, "product_id": pid, "kind": kind, "value": value,
-                                          "bytes": size, "created_ns": created})  # fmt: skip
+                self._table(
+                    "catalogue",
+                    {
+                        "t_ns": tm.t_ns,
+                        "product_id": pid,
+                        "kind": kind,
+                        "value": value,
+                        "bytes": size,
+                        "created_ns": created,
+                    },
+                )
 
     def _transfer(self, tm, row):
         tid, part, chunk = parse_part(tm.data)
@@ -260,9 +313,18 @@ class Decoder:
             del self.transfers[tid]
             product = decode_product(blob)
             self.products[product["product_id"]] = product
-            self._table("products", {"t_ns": tm.t_ns, **{k: v for k, v in product.items() if not hasattr(v, "shape")
-                                                        and k not in ("cells", "classes")},
-                                     "bytes": len(blob)})  # fmt: skip
+            self._table(
+                "products",
+                {
+                    "t_ns": tm.t_ns,
+                    **{
+                        k: v
+                        for k, v in product.items()
+                        if not hasattr(v, "shape") and k not in ("cells", "classes")
+                    },
+                    "bytes": len(blob),
+                },
+            )
 
     def _test(self, tm, row):
         row["name"] = "PING_REPLY" if tm.subtype == 2 else row["name"]
@@ -272,20 +334,34 @@ class Decoder:
     def summary(self) -> dict:
         apids = {}
         for apid, tr in sorted(self.tracks.items()):
-            apids[f"{apid:#05x}"] = {"packets": len(tr.seen), "duplicates": tr.duplicates, "gaps": tr.gaps(),
-                                     "conflicts": tr.conflicts,
-                                     "first": min(tr.seen) if tr.seen else None, "last": tr.last}  # fmt: skip
+            apids[f"{apid:#05x}"] = {
+                "packets": len(tr.seen),
+                "duplicates": tr.duplicates,
+                "gaps": tr.gaps(),
+                "conflicts": tr.conflicts,
+                "first": min(tr.seen) if tr.seen else None,
+                "last": tr.last,
+            }
         return {
-            "packets": len(self.rows), "tc": sum(r.get("type") == "TC" for r in self.rows),
-            "tm": sum(r.get("type") == "TM" for r in self.rows), "errors": self.payload_errors,
-            "apids": apids, "products": len(self.products), "incomplete_transfers": len(self.transfers),
+            "packets": len(self.rows),
+            "tc": sum(r.get("type") == "TC" for r in self.rows),
+            "tm": sum(r.get("type") == "TM" for r in self.rows),
+            "errors": self.payload_errors,
+            "apids": apids,
+            "products": len(self.products),
+            "incomplete_transfers": len(self.transfers),
             "tables": {k: len(v) for k, v in sorted(self.tables.items())},
-        }  # fmt: skip
+        }
 
 
 _HANDLERS = {
-    Service.VERIFICATION: Decoder._verification, Service.HOUSEKEEPING: Decoder._hk,
-    Service.EVENT: Decoder._event, Service.SCHEDULING: Decoder._schedule,
-    Service.MONITORING: Decoder._monitoring, Service.LARGE_DATA: Decoder._transfer,
-    Service.TEST: Decoder._test, Service.PARAMETER: Decoder._params, Service.PROSPECT: Decoder._prospect,
-}  # fmt: skip
+    Service.VERIFICATION: Decoder._verification,
+    Service.HOUSEKEEPING: Decoder._hk,
+    Service.EVENT: Decoder._event,
+    Service.SCHEDULING: Decoder._schedule,
+    Service.MONITORING: Decoder._monitoring,
+    Service.LARGE_DATA: Decoder._transfer,
+    Service.TEST: Decoder._test,
+    Service.PARAMETER: Decoder._params,
+    Service.PROSPECT: Decoder._prospect,
+}

@@ -58,9 +58,15 @@ class LinkDown(GroundError):
 
 
 class GroundStation:
-    def __init__(self, link, *, archive: ArchiveWriter | None = None,
-                 epoch_unix_ms: int = DEFAULT_EPOCH_UNIX_MS, source_id: int = 1,
-                 auto_ack_s: float | None = 30.0):  # fmt: skip
+    def __init__(
+        self,
+        link,
+        *,
+        archive: ArchiveWriter | None = None,
+        epoch_unix_ms: int = DEFAULT_EPOCH_UNIX_MS,
+        source_id: int = 1,
+        auto_ack_s: float | None = 30.0,
+    ):
         self.link = link
         self.archive = archive
         self.decoder = Decoder(epoch_unix_ms)
@@ -71,7 +77,8 @@ class GroundStation:
         self._last_ack_ns = 0
         self._acked: dict[int, int] = {}
         self.rx_rejected = 0
-        self.hk: dict[str, tuple[float | None, int]] = {}  # name → (value or None if invalid, t_ns)
+        # name → (value, or None when flagged invalid onboard; sample time t_ns)
+        self.hk: dict[str, tuple[float | None, int]] = {}
         self.verifications: dict[int, list[dict]] = {}
         link.downlink_sink = self.receive
         link.step_hooks.append(self._tick)
@@ -178,8 +185,15 @@ class GroundStation:
         self._uplink(bytes(raw))
         return int.from_bytes(raw[:4], "big") & 0x1FFF_FFFF
 
-    def send_and_wait(self, name_or_raw: str | bytes, data: bytes | None = None, *, timeout_s: float = 60.0,
-                      retries: int = 2, **args) -> dict:  # fmt: skip
+    def send_and_wait(
+        self,
+        name_or_raw: str | bytes,
+        data: bytes | None = None,
+        *,
+        timeout_s: float = 60.0,
+        retries: int = 2,
+        **args,
+    ) -> dict:
         """Uplink and run until the completion report; CommandFailed on any failure report.
         A TC refused for a bad CRC (damaged on the uplink, so certainly not executed) is sent
         again, up to `retries` times; no other failure is retried."""
@@ -234,8 +248,14 @@ class GroundStation:
             if (name is None or r["event"] == name) and (since_ns is None or r["t_ns"] >= since_ns)
         ]
 
-    def await_event(self, name: str, *, timeout_s: float, since_ns: int | None = None,
-                    where: Callable[[dict], bool] | None = None) -> dict:  # fmt: skip
+    def await_event(
+        self,
+        name: str,
+        *,
+        timeout_s: float,
+        since_ns: int | None = None,
+        where: Callable[[dict], bool] | None = None,
+    ) -> dict:
         """The first event `name` raised at or after `since_ns` (default: now) matching `where`."""
         since = self.now_ns if since_ns is None else since_ns
 
@@ -254,12 +274,14 @@ class GroundStation:
             raise StaleTelemetry(f"{name}: newest sample is {age_s:.1f} s old (> {max_age_s} s)")
         if value is None:
             raise StaleTelemetry(
-                f"{name}: sample at t={t_ns / NS_PER_S:.1f} s flagged invalid onboard (sensor stale)"
+                f"{name}: sample at t={t_ns / NS_PER_S:.1f} s flagged invalid onboard "
+                "(sensor stale)"
             )
         return value
 
-    def await_hk(self, name: str, predicate: Callable[[float], bool], *, timeout_s: float,
-                 max_age_s: float) -> float:  # fmt: skip
+    def await_hk(
+        self, name: str, predicate: Callable[[float], bool], *, timeout_s: float, max_age_s: float
+    ) -> float:
         """Run until a valid sample of `name` taken after this call satisfies `predicate`."""
         start = self.now_ns
 

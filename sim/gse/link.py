@@ -32,10 +32,20 @@ class Pass:
 
 
 class Loopback:
-    def __init__(self, exe, *, step_ns: int = NS_PER_S, light_time_ns: int = 0, rate_bps: float = 64_000.0,
-                 passes: list[Pass] | None = None, environment: Callable[[int], Iterable] | None = None,
-                 drop_prob: float = 0.0, corrupt_prob: float = 0.0, uplink_corrupt_prob: float = 0.0,
-                 seed: int = 0):  # fmt: skip
+    def __init__(
+        self,
+        exe,
+        *,
+        step_ns: int = NS_PER_S,
+        light_time_ns: int = 0,
+        rate_bps: float = 64_000.0,
+        passes: list[Pass] | None = None,
+        environment: Callable[[int], Iterable] | None = None,
+        drop_prob: float = 0.0,
+        corrupt_prob: float = 0.0,
+        uplink_corrupt_prob: float = 0.0,
+        seed: int = 0,
+    ):
         self.exe = exe
         self.step_ns = int(step_ns)
         self.light_time_ns = int(light_time_ns)
@@ -56,8 +66,15 @@ class Loopback:
         self._order = 0
         self._credit = 0.0
         self.corrupt_next_uplink: bool | int = False  # True: a random bit; an int: that bit
-        self.stats = {"tm_sent": 0, "tm_dropped": 0, "tm_corrupted": 0, "tm_lost_missed_pass": 0,
-                      "tc_sent": 0, "tc_corrupted": 0, "bytes_down": 0}  # fmt: skip
+        self.stats = {
+            "tm_sent": 0,
+            "tm_dropped": 0,
+            "tm_corrupted": 0,
+            "tm_lost_missed_pass": 0,
+            "tc_sent": 0,
+            "tc_corrupted": 0,
+            "bytes_down": 0,
+        }
 
     def start(self, t_ns: int = 0) -> None:
         self.now_ns = t_ns

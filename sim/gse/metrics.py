@@ -17,8 +17,9 @@ from firmware.fsw.autonomy import FLAG_REOBSERVATION
 BYTES_PER_MB = 1_000_000
 
 
-def ground_science_events(decoder, event_threshold: float, classify: Callable | None = None,
-                          value: Callable | None = None) -> set[int]:  # fmt: skip
+def ground_science_events(
+    decoder, event_threshold: float, classify: Callable | None = None, value: Callable | None = None
+) -> set[int]:
     """Observation IDs known on the ground to be science events."""
     if classify is None or value is None:
         from firmware.fsw.autonomy import busdemeo_value

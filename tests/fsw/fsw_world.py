@@ -25,8 +25,12 @@ NOMINAL_FILL = 0.15  # peak counts at nominal integration, as a fraction of full
 
 # Real spectra by what autonomy should make of them (classes checked in test_fsw_autonomy).
 WATER = ["demeo2009/a000013.sp41.txt", "demeo2009/a000038.sp23.txt"]  # Ch, Cgh (0.7 µm band)
-LOW = ["demeo2009/a000005.sp28.txt", "demeo2009/a000007.sp28.txt", "demeo2009/a000014.sp25.txt",
-       "demeo2009/a000004.sp02.txt"]  # S, S, S, V  # fmt: skip
+LOW = [
+    "demeo2009/a000005.sp28.txt",
+    "demeo2009/a000007.sp28.txt",
+    "demeo2009/a000014.sp25.txt",
+    "demeo2009/a000004.sp02.txt",
+]  # S, S, S, V
 
 
 @dataclass
@@ -83,8 +87,19 @@ class Environment:
             snr = 100.0
         if "stuck" in self.faults and self.sent:
             last = self.sent[-1]
-            obs = Observation(self.obs_id, t_ns, last.wavelength_um, last.reflectance, last.error,
-                              last.counts_dn, FULL_SCALE_DN, last.snr, last.lat_deg, last.lon_deg, scale)  # fmt: skip
+            obs = Observation(
+                self.obs_id,
+                t_ns,
+                last.wavelength_um,
+                last.reflectance,
+                last.error,
+                last.counts_dn,
+                FULL_SCALE_DN,
+                last.snr,
+                last.lat_deg,
+                last.lon_deg,
+                scale,
+            )
         else:
             s = spectrum(files[k])
             refl = s.reflectance.copy()
@@ -97,9 +112,20 @@ class Environment:
                 np.round(refl / refl.max() * NOMINAL_FILL * FULL_SCALE_DN * scale * gain),
                 FULL_SCALE_DN,
             )
-            obs = Observation(self.obs_id, t_ns, s.wavelength_um, refl, s.error, counts.astype(np.uint16),
-                              FULL_SCALE_DN, snr, 5.0, (self.obs_id * 7.0) % 360, scale,
-                              request.request_id if request is not None else None)  # fmt: skip
+            obs = Observation(
+                self.obs_id,
+                t_ns,
+                s.wavelength_um,
+                refl,
+                s.error,
+                counts.astype(np.uint16),
+                FULL_SCALE_DN,
+                snr,
+                5.0,
+                (self.obs_id * 7.0) % 360,
+                scale,
+                request.request_id if request is not None else None,
+            )
         self.source_of[self.obs_id] = (
             k if files is self.files else self.source_of.get(request.source_obs_id, 0)
         )
@@ -127,17 +153,38 @@ class World:
         self.exe.reset(self.link.now_ns)
 
 
-def make_world(files=None, *, passes: list[Pass] | None = None, archive=None, light_time_s: float = 1.0,
-               rate_bps: float = 64_000.0, drop_prob: float = 0.0, corrupt_prob: float = 0.0,
-               uplink_corrupt_prob: float = 0.0, seed: int = 0,
-               obs_period_s: float = 10.0, capacity_bytes: int = 4 << 20, auto_ack_s: float | None = 20.0,
-               params: dict | None = None, start: bool = True) -> World:  # fmt: skip
+def make_world(
+    files=None,
+    *,
+    passes: list[Pass] | None = None,
+    archive=None,
+    light_time_s: float = 1.0,
+    rate_bps: float = 64_000.0,
+    drop_prob: float = 0.0,
+    corrupt_prob: float = 0.0,
+    uplink_corrupt_prob: float = 0.0,
+    seed: int = 0,
+    obs_period_s: float = 10.0,
+    capacity_bytes: int = 4 << 20,
+    auto_ack_s: float | None = 20.0,
+    params: dict | None = None,
+    start: bool = True,
+) -> World:
     exe = Executive(nvm=Nvm(), mass=MassMemory(capacity_bytes))
     for name, value in (params or {}).items():
         exe.params.set(name, value)
     env = Environment(exe, list(files or LOW), obs_period_s=obs_period_s, seed=seed)
-    link = Loopback(exe, light_time_ns=int(light_time_s * S), rate_bps=rate_bps, passes=passes, environment=env,
-                    drop_prob=drop_prob, corrupt_prob=corrupt_prob, uplink_corrupt_prob=uplink_corrupt_prob, seed=seed)  # fmt: skip
+    link = Loopback(
+        exe,
+        light_time_ns=int(light_time_s * S),
+        rate_bps=rate_bps,
+        passes=passes,
+        environment=env,
+        drop_prob=drop_prob,
+        corrupt_prob=corrupt_prob,
+        uplink_corrupt_prob=uplink_corrupt_prob,
+        seed=seed,
+    )
     ground = GroundStation(
         link, archive=ArchiveWriter(archive) if archive else None, auto_ack_s=auto_ack_s
     )

@@ -109,8 +109,11 @@ def test_low_value_data_becomes_a_class_map_and_statistics():
 
 
 def test_downlink_is_ordered_by_value():
-    w = make_world(WATER + ["demeo2009/a000016.sp02.txt"] + LOW, passes=[Pass(900 * S, 2000 * S)],
-                   params={"auto.keep_low_value_raw": 1, "auto.downlink_min_value": 0.0, "auto.max_reobs": 0})  # fmt: skip
+    w = make_world(
+        WATER + ["demeo2009/a000016.sp02.txt"] + LOW,
+        passes=[Pass(900 * S, 2000 * S)],
+        params={"auto.keep_low_value_raw": 1, "auto.downlink_min_value": 0.0, "auto.max_reobs": 0},
+    )
     w.run(1200)
     # products that waited for the pass (the class map summary is closed as the pass begins)
     rows = [p for p in w.ground.decoder.tables["products"] if p["t_ns"] <= 900 * S]

@@ -34,8 +34,15 @@ def send(exe, raw, dt_s=1):
 
 
 def snapshot(exe):
-    return (dict(exe.params.values), exe.mode, exe.nvm.writes, len(exe.schedule.activities),
-            dict(exe.mass.products.items), exe.instrument.power_on, frozenset(exe.events.disabled))  # fmt: skip
+    return (
+        dict(exe.params.values),
+        exe.mode,
+        exe.nvm.writes,
+        len(exe.schedule.activities),
+        dict(exe.mass.products.items),
+        exe.instrument.power_on,
+        frozenset(exe.events.disabled),
+    )
 
 
 def set_param(value, seq=0):
@@ -87,7 +94,7 @@ CASES = {
         ),
         FailCode.ARG_OUT_OF_RANGE,
         "not finite",
-    ),  # fmt: skip
+    ),
     "unknown parameter": (
         tc(20, 3, struct.pack("!HHH", 1, 777, 5)),
         FailCode.NOT_FOUND,
@@ -102,7 +109,7 @@ CASES = {
         tc(20, 3, pack_values([(HK_PERIOD.id, 5), (10, 7.0)])),
         FailCode.ARG_OUT_OF_RANGE,
         "mon.battery_low_soc",
-    ),  # fmt: skip
+    ),
     "empty event list": (tc(5, 6, b"\x00"), FailCode.ARG_OUT_OF_RANGE, "empty"),
     "schedule with a bad activity": (None, FailCode.ARG_OUT_OF_RANGE, "activity 1"),
 }
@@ -148,8 +155,17 @@ def test_not_allowed_in_mode():
     exe = boot()
     send(exe, tc(8, 1, cmds.encode_function("SET_MODE", mode=Mode.SAFE)))
     assert exe.mode == Mode.SAFE
-    reports = send(exe, tc(8, 1, cmds.encode_function("REQUEST_OBSERVATION", lat_deg=0.0, lon_deg=0.0,
-                                                      integration_scale=2.0), seq=1))  # fmt: skip
+    reports = send(
+        exe,
+        tc(
+            8,
+            1,
+            cmds.encode_function(
+                "REQUEST_OBSERVATION", lat_deg=0.0, lon_deg=0.0, integration_scale=2.0
+            ),
+            seq=1,
+        ),
+    )
     assert reports[-1][1:3] == (Verif.START_FAIL, FailCode.NOT_ALLOWED_IN_MODE)
     assert not exe.autonomy.pending
 

@@ -34,8 +34,17 @@ def test_assay_decode_writes_tables(archive, tmp_path, capsys):
     out = tmp_path / "out"
     assert assay_main(["decode", str(path), "--out", str(out), "--strict"]) == 0
     names = {p.name for p in out.iterdir()}
-    assert {"packets.csv", "events.csv", "verification.csv", "hk_essential.csv", "science_events.csv",
-            "products.csv", "commands.csv", "decoded.json", "products"} <= names  # fmt: skip
+    assert {
+        "packets.csv",
+        "events.csv",
+        "verification.csv",
+        "hk_essential.csv",
+        "science_events.csv",
+        "products.csv",
+        "commands.csv",
+        "decoded.json",
+        "products",
+    } <= names
     rows = list(csv.DictReader((out / "packets.csv").open()))
     assert len(rows) == len(scan(path.read_bytes()).packets) == w.ground.archive.packets
     doc = json.loads((out / "decoded.json").read_text())
@@ -144,15 +153,23 @@ def test_read_archive_matches_the_ground_decoder(archive):
 SERVICES = [1, 3, 5, 8, 11, 12, 13, 17, 20, 140, 99]
 
 
-@given(service=st.sampled_from(SERVICES), subtype=st.integers(0, 255), data=st.binary(max_size=300),
-       apid=st.sampled_from([0x64, 0x65, 0x66, 0x67, 0x68, 0x7FF]), tc=st.booleans())  # fmt: skip
+@given(
+    service=st.sampled_from(SERVICES),
+    subtype=st.integers(0, 255),
+    data=st.binary(max_size=300),
+    apid=st.sampled_from([0x64, 0x65, 0x66, 0x67, 0x68, 0x7FF]),
+    tc=st.booleans(),
+)
 @settings(max_examples=300, deadline=None)
 def test_decoder_survives_any_payload_behind_a_valid_crc(service, subtype, data, apid, tc):
     """Well-framed packets with arbitrary content: a row, maybe with an error — no exception."""
     from firmware.fsw.pus import encode_tc, encode_tm
 
-    raw = (encode_tc(apid, service, subtype, data, seq_count=1) if tc else
-           encode_tm(apid, service, subtype, data, seq_count=1, msg_counter=0, t_ns=0))  # fmt: skip
+    raw = (
+        encode_tc(apid, service, subtype, data, seq_count=1)
+        if tc
+        else encode_tm(apid, service, subtype, data, seq_count=1, msg_counter=0, t_ns=0)
+    )
     dec = Decoder()
     row = dec.feed(raw, 0)
     assert row["type"] == ("TC" if tc else "TM")

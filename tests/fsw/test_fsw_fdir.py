@@ -129,8 +129,12 @@ def test_stuck_spectrometer_persistent_goes_safe_after_retries(world):
 def test_saturation_halves_the_integration_until_it_clears(world):
     w, t0 = world, world.link.now_ns
     w.env.faults.add("saturated")  # gain ×20: counts 3× full scale at the nominal integration
-    rec = w.ground.await_event("FDIR_RECOVERED", timeout_s=120, since_ns=t0,
-                               where=lambda e: e["fault"] == Fault.SPECTROMETER_SATURATED)  # fmt: skip
+    rec = w.ground.await_event(
+        "FDIR_RECOVERED",
+        timeout_s=120,
+        since_ns=t0,
+        where=lambda e: e["fault"] == Fault.SPECTROMETER_SATURATED,
+    )
     assert rec
     assert responses(w, t0, Fault.SPECTROMETER_SATURATED) == [Action.REDUCE_INTEGRATION] * 2
     scale = w.ground.await_hk(

@@ -35,8 +35,10 @@ def test_ping_and_the_archive_names_it(w):
 
 def test_time_tagged_sequence_runs_at_its_times(w):
     g, now = w.ground, w.link.now_ns
-    seq = [(now + 30 * S, 1, param_tc(g, "hk.science_period_s", 120)),
-           (now + 40 * S, 1, param_tc(g, "hk.fsw_period_s", 180))]  # fmt: skip
+    seq = [
+        (now + 30 * S, 1, param_tc(g, "hk.science_period_s", 120)),
+        (now + 40 * S, 1, param_tc(g, "hk.fsw_period_s", 180)),
+    ]
     g.send_and_wait("SCHEDULE_INSERT", encode_activities(seq, w.exe.config.epoch_unix_ms))
     assert w.exe.params["hk.science_period_s"] == 60  # not yet
 
@@ -55,10 +57,12 @@ def test_time_tagged_sequence_runs_at_its_times(w):
 
 def test_sequence_aborts_on_failure(w):
     g, now = w.ground, w.link.now_ns
-    seq = [(now + 20 * S, 7, param_tc(g, "hk.science_period_s", 120)),
-           (now + 30 * S, 7, g.build("PRODUCT_DOWNLINK", product_id=4242)),  # no such product: fails
-           (now + 40 * S, 7, param_tc(g, "hk.fsw_period_s", 180)),  # must never run
-           (now + 45 * S, 0, param_tc(g, "hk.essential_period_s", 20))]  # another group: runs  # fmt: skip
+    seq = [
+        (now + 20 * S, 7, param_tc(g, "hk.science_period_s", 120)),
+        (now + 30 * S, 7, g.build("PRODUCT_DOWNLINK", product_id=4242)),  # no such product: fails
+        (now + 40 * S, 7, param_tc(g, "hk.fsw_period_s", 180)),  # must never run
+        (now + 45 * S, 0, param_tc(g, "hk.essential_period_s", 20)),
+    ]  # another group: runs
     g.send_and_wait("SCHEDULE_INSERT", encode_activities(seq, w.exe.config.epoch_unix_ms))
     ab = g.await_event("SEQUENCE_ABORTED", timeout_s=60)
     assert ab["group"] == 7 and ab["deleted"] == 1

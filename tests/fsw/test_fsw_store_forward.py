@@ -39,8 +39,12 @@ def unwrap(counts14: list[int]) -> list[int]:
 @pytest.fixture(scope="module")
 def mission(tmp_path_factory):
     path = tmp_path_factory.mktemp("sf") / "telemetry.bin"
-    passes = [Pass(300 * S, 900 * S), Pass(1500 * S, 2100 * S, missed=True), Pass(2700 * S, 3300 * S),
-              Pass(4500 * S, 6500 * S)]  # fmt: skip
+    passes = [
+        Pass(300 * S, 900 * S),
+        Pass(1500 * S, 2100 * S, missed=True),
+        Pass(2700 * S, 3300 * S),
+        Pass(4500 * S, 6500 * S),
+    ]
     w = make_world(
         LOW + WATER,
         passes=passes,
@@ -50,7 +54,8 @@ def mission(tmp_path_factory):
         uplink_corrupt_prob=0.2,
         seed=7,
     )
-    w.env.inject.append((2500 * S, CpuStall(2500 * S, 30 * S)))  # a hang between passes → watchdog
+    # a hang between passes → watchdog
+    w.env.inject.append((2500 * S, CpuStall(2500 * S, 30 * S)))
     w.run(4600)
     w.ground.send_and_wait("CLEAR_FAULTS", timeout_s=120)  # recover from the watchdog's SAFE
     w.ground.send_and_wait("SET_MODE", mode=1, timeout_s=60)

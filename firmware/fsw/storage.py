@@ -1,0 +1,79 @@
+"""Storage policy over mass memory: what may be written, and what gives way when it is full.
+
+- Telemetry (`tm`): every packet gets its sequence count only once admitted under its APID's
+  share of memory (see `store.PRIORITY`); a refused packet is counted and raises STORE_FULL
+  once per episode (until the fill drops below `STORE_FULL_CLEAR`), so a refusal never
+  leaves a gap in the counts and never passes silently.
+- Products (`store_product`): within `product_share` of memory; when full, less valuable
+  products are evicted for a more valuable one, else the new one is refused — each loss an
+  event. `purge_products` is FDIR's answer to the storage monitor.
+"""
+
+from __future__ import annotations
+
+from firmware.fsw.events import Ev, EventLog
+from firmware.fsw.products import Product
+from firmware.fsw.pus import TM_HEADER_LEN, encode_tm
+from firmware.fsw.store import MassMemory
+
+STORE_FULL_CLEAR = 0.8  # fill fraction below which a new STORE_FULL episode may be reported
+
+
+class Storage:
+    def __init__(self, mass: MassMemory, epoch_unix_ms: int, product_share: float):
+        self.mass = mass
+        self.epoch_unix_ms = epoch_unix_ms
+        self.product_share = product_share
+        self.events: EventLog | None = None  # set once the event log exists (it uses `tm`)
+        self._full_episode = False
+
+    def tm(self, apid: int, service: int, subtype: int, data: bytes, t_ns: int) -> bool:
+        """Store one TM packet (sequence count assigned here) or refuse it."""
+        store, apid = self.mass.tm, int(apid)
+        if not store.admits(apid, TM_HEADER_LEN + len(data) + 2, self.mass.products.used_bytes):
+            store.refuse(apid)
+            if not self._full_episode and self.events is not None:
+                self._full_episode = True  # set first: the event itself may be refused too
+                fill = min(int(1000 * self.mass.fill_frac()), 0xFFFF)
+                suppressed = sum(store.suppressed.values())
+                self.events.raise_(t_ns, Ev.STORE_FULL, fill_permille=fill, suppressed=suppressed)
+            return False
+        counters = self.mass.counters
+        seq = counters.next_seq(apid)
+        msg = counters.next_msg(apid, int(service), int(subtype))
+        raw = encode_tm(
+            apid, service, subtype, data, seq_count=seq, msg_counter=msg, t_ns=t_ns,
+            epoch_unix_ms=self.epoch_unix_ms,
+        )  # fmt: skip
+        store.append(apid, seq, raw)
+        return True
+
+    def _discarded(self, t_ns: int, product: Product) -> None:
+        self.mass.products.discarded += 1
+        pid, value = product.product_id, product.value
+        self.events.raise_(t_ns, Ev.PRODUCT_DISCARDED, product_id=pid, value=value)
+
+    def store_product(self, product: Product) -> bool:
+        """Keep a product, evicting less valuable ones if its share of memory is full."""
+        products = self.mass.products
+        limit = self.product_share * self.mass.capacity_bytes - self.mass.tm.used_bytes
+        while products.used_bytes + len(product.blob) > limit:
+            worst = products.worst()
+            if worst is None or worst.value >= product.value:
+                self._discarded(product.created_ns, product)
+                return False
+            self._discarded(product.created_ns, products.remove(worst.product_id))
+        products.add(product)
+        return True
+
+    def purge_products(self, target_ppm: int, t_ns: int) -> int:
+        """Discard the least valuable products until mass memory is below `target_ppm`."""
+        n, products, mass = 0, self.mass.products, self.mass
+        while products.items and mass.used_bytes() > target_ppm * 1e-6 * mass.capacity_bytes:
+            self._discarded(t_ns, products.remove(products.worst().product_id))
+            n += 1
+        return n
+
+    def maintain(self) -> None:
+        if self._full_episode and self.mass.fill_frac() < STORE_FULL_CLEAR:
+            self._full_episode = False
