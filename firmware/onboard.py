@@ -240,7 +240,8 @@ class OnboardLoop:
         self.next_id = 1
         self.safe = False
         self.power_ok = True
-        self.credit_bytes = 0
+        self.tx_id: int | None = None  # product on the air and how many of its bytes have gone
+        self.tx_done = 0
         self.lost = 0
         # lazy heaps over the store (entries of deleted products are skipped when met)
         self._send_heap: list[tuple[float, int, int]] = []  # most valuable first
@@ -258,7 +259,7 @@ class OnboardLoop:
             lost = len(self.queue)
             self.lost += lost
             self.queue.clear()
-            self.credit_bytes = 0
+            self._abort_transmission()
             if not self.safe:
                 events.append(f"bus reset: RAM cleared, {lost} queued observations lost; SAFE")
             self.safe = True
@@ -302,14 +303,20 @@ class OnboardLoop:
     def _store(self, p: Product, written, deleted, refused) -> None:
         free = self.cfg.capacity_bytes - self.used_bytes
         chosen: list[Product] = []
+        on_air: Product | None = None  # the product being transmitted is never deleted
         while free < p.n_bytes:
             q = self._top(self._evict_heap)
             if q is None or q.priority >= p.priority:
                 break
             heapq.heappop(self._evict_heap)
+            if q.product_id == self.tx_id:
+                on_air = q
+                continue
             del self.store[q.product_id]  # tentatively
             chosen.append(q)
             free += q.n_bytes
+        if on_air is not None:
+            heapq.heappush(self._evict_heap, (on_air.priority, on_air.t_ns, on_air.product_id))
         if free < p.n_bytes:  # cannot make room: put the candidates back, refuse the new one
             for q in chosen:
                 self.store[q.product_id] = q
@@ -327,23 +334,44 @@ class OnboardLoop:
         written.append(p)
 
     def _downlink(self, inp: OnboardInputs) -> tuple[list[Product], float]:
+        """Stream products over the link, most valuable first. The radio sends up to
+        `downlink_budget_bytes` in the interval; a product counts as sent when its last byte
+        has gone; one cut off by the end of the pass is sent again from its start."""
         if not inp.window_open:
-            self.credit_bytes = 0
+            self._abort_transmission()
             return [], 0.0
-        self.credit_bytes += inp.downlink_budget_bytes
+        avail = inp.downlink_budget_bytes
         sent: list[Product] = []
-        while (p := self._top(self._send_heap)) is not None and p.n_bytes <= self.credit_bytes:
-            heapq.heappop(self._send_heap)
-            self.credit_bytes -= p.n_bytes
+        while avail > 0:
+            if self.tx_id is None:
+                p = self._top(self._send_heap)
+                if p is None:
+                    break
+                heapq.heappop(self._send_heap)
+                self.tx_id, self.tx_done = p.product_id, 0
+            p = self.store[self.tx_id]
+            need = p.n_bytes - self.tx_done
+            if need > avail:
+                self.tx_done += avail
+                avail = 0
+                break
+            avail -= need
             del self.store[p.product_id]
             self.used_bytes -= p.n_bytes
             sent.append(p)
-        n_bytes = sum(p.n_bytes for p in sent)
-        tx_s = n_bytes * 8 / inp.rate_bps if inp.rate_bps > 0 else 0.0
+            self.tx_id, self.tx_done = None, 0
+        transmitted = inp.downlink_budget_bytes - avail
+        tx_s = transmitted * 8 / inp.rate_bps if inp.rate_bps > 0 else 0.0
         return sent, tx_s
 
+    def _abort_transmission(self) -> None:
+        if self.tx_id is not None and self.tx_id in self.store:
+            p = self.store[self.tx_id]
+            heapq.heappush(self._send_heap, (-p.priority, p.t_ns, p.product_id))
+        self.tx_id, self.tx_done = None, 0
+
     def has_sendable(self) -> bool:
-        return self._top(self._send_heap) is not None
+        return self.tx_id is not None or self._top(self._send_heap) is not None
 
     def _decide(self, inp: OnboardInputs, events: list[str]) -> str:
         c = self.cfg

@@ -145,6 +145,8 @@ class GroundLink(Module):
     def update(self, t_ns: int) -> None:
         prev = self.t_ns
         super().update(t_ns)
+        if t_ns > prev:
+            self._account_contact(prev, t_ns)  # with the outages that held during (prev, t]
         active_faults(self.bus, self.name, self.faults, self.name)
         if self._notes_pending:
             self._notes_pending = False
@@ -164,12 +166,23 @@ class GroundLink(Module):
                 w.outage = True
             occulted = bool(self.eph.at(t_ns // self.step_ns)["earth_occulted"])
             up = not down and not occulted
-            if up and prev >= w.start_ns:
-                w.contact_s += (t_ns - prev) / NS_PER_S
         self.bus.publish("link", LinkState(
             t_ns, up, w is not None, w.pass_id if w else -1, w.station if w else "",
             self.rate_bps if up else 0.0, self.owlt_s,
         ))  # fmt: skip
+
+    def _account_contact(self, prev_ns: int, t_ns: int) -> None:
+        """Contact seconds in (prev, t]: grid samples inside a window, not occulted, station up."""
+        for w in self.windows:
+            if w.start_ns >= t_ns:
+                break
+            lo, hi = max(prev_ns, w.start_ns), min(t_ns, w.end_ns - 1)
+            if hi <= lo or any(f.param("station") in ("", w.station) for f in self.faults.values()):
+                continue
+            k0, k1 = lo // self.step_ns + 1, hi // self.step_ns + 1
+            if k1 > k0:
+                n_up = int(np.count_nonzero(~self.eph.column("earth_occulted", k0, k1)))
+                w.contact_s += n_up * self.step_ns / NS_PER_S
 
     def _close(self, t_ns: int, w: PassWindow) -> None:
         state = "missed (station outage)" if w.outage and w.contact_s == 0 else "closes"

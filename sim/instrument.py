@@ -142,13 +142,14 @@ class Spectrometer(Module):
 
     def quiet_until_ns(self, t_ns: int) -> int:
         k = t_ns // self.step_ns
-        mode_msg = self.bus.read("mode")
-        if mode_msg and mode_msg.mode == "SURVEY" and self.eph.at(k)["observable"]:
-            return (t_ns // self.cadence_ns + 1) * self.cadence_ns
-        # otherwise nothing happens here until the footprint turns lit (or dark)
         now = bool(self.eph.at(k)["observable"])
-        k_next = self._next_change("observable", now, k + 1, k + 1 + self.lookahead_steps)
-        return k_next * self.step_ns
+        # the flight software decides on the footprint turning lit or dark ...
+        flip_ns = self._next_change("observable", now, k + 1, k + 1 + self.lookahead_steps) * self.step_ns
+        mode_msg = self.bus.read("mode")
+        if mode_msg and mode_msg.mode == "SURVEY" and now:
+            # ... and while surveying a lit footprint, the next observation is due
+            return min(flip_ns, (t_ns // self.cadence_ns + 1) * self.cadence_ns)
+        return flip_ns
 
     def _next_change(self, name: str, now: bool, k0: int, k1: int) -> int:
         col_k = k0

@@ -25,6 +25,7 @@ import math
 
 import numpy as np
 
+from firmware.onboard import OBSERVE_HYSTERESIS
 from sim.bus import FOREVER_NS, MessageBus, Module
 from sim.ephemeris import Ephemeris
 from sim.faults import active_faults
@@ -63,6 +64,7 @@ class Power(Module):
         self.min_soc = self.soc
         self._applied: set[int] = set()
         self._last_demand = 0.0
+        self._changed = False
 
     @property
     def soc(self) -> float:
@@ -100,6 +102,7 @@ class Power(Module):
             self._integrate(k0, k1, tx_s)
         undervoltage = self.ledger["unserved_j"] > unserved_before
         brownout_fault = any(m.kind == "battery_brownout" for m in self.faults.values())
+        was = (self.brownout, self._band())
         self.brownout = brownout_fault or undervoltage
         if undervoltage:
             self.bus.publish("event", Event(t_ns, self.name, "error", "battery empty: load unserved, bus undervoltage"))
@@ -110,6 +113,8 @@ class Power(Module):
         if comp is not None and comp.t_ns == t_ns:
             self.cpu_backlog_s += comp.cpu_s
         self.min_soc = min(self.min_soc, self.soc)
+        # the flight computer reads this state at its next update: that step must not be skipped
+        self._changed = (self.brownout, self._band()) != was
         L = self.ledger
         k = t_ns // self.step_ns
         solar_now = float(self.array_cos(self.mode, k, k + 1)[0]) * self.p_array_max_w
@@ -146,7 +151,7 @@ class Power(Module):
         L["cpu_j"] += cpu_s * p["load_cpu_active_w"]
         L["tx_j"] += tx_s * p["load_radio_tx_w"]
         eta_c, eta_d, cap = p["charge_efficiency"], p["discharge_efficiency"], self.capacity_j
-        e = self.energy_j
+        e = e_min = self.energy_j
         demand = load_w * step_s
         for s_w in solar_w.tolist():
             solar = s_w * step_s
@@ -169,10 +174,20 @@ class Power(Module):
                 L["discharge_out_j"] += take
                 L["from_battery_j"] += take * eta_d
                 L["unserved_j"] += (need - take) * eta_d
+                e_min = min(e_min, e)
         self.energy_j = e
+        self.min_soc = min(self.min_soc, e_min / cap)
+
+    def _band(self) -> int:
+        """How many decision thresholds the state of charge is at or above."""
+        p = self.p
+        thresholds = (p["safe_soc"], p["min_soc_observe"], p["min_soc_observe"] + OBSERVE_HYSTERESIS, p["resume_soc"])
+        return sum(self.soc >= x for x in thresholds)
 
     def quiet_until_ns(self, t_ns: int) -> int:
-        """No threshold (SAFE, observe, resume, empty, full) can be crossed before this."""
+        """No decision threshold can be crossed before this; none was crossed unseen."""
+        if self._changed:
+            return t_ns
         p = self.p
         e = self.energy_j
         drain_w = (self.mode_load_w(self.mode) + p["load_cpu_active_w"] + p["load_radio_tx_w"]) / p["discharge_efficiency"]
@@ -181,7 +196,7 @@ class Power(Module):
             return t_ns
         horizon_s = math.inf
         # the thresholds the flight software decides on, and empty (undervoltage)
-        for soc in (p["safe_soc"], p["min_soc_observe"], p["resume_soc"], 0.0):
+        for soc in (p["safe_soc"], p["min_soc_observe"], p["min_soc_observe"] + OBSERVE_HYSTERESIS, p["resume_soc"], 0.0):
             thr = soc * self.capacity_j
             if thr < e and drain_w > 0:
                 horizon_s = min(horizon_s, (e - thr) / drain_w)

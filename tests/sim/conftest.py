@@ -15,7 +15,7 @@ from sim.mission import run_mission
 from sim.scenario import SCENARIO_DIR, load_scenario
 
 # Every fault kind, placed in the default scenario's first daylight arc (SURVEY 0–2.8 h)
-# and over its ground pass (4–6 h).
+# and over the first half of its ground pass (4–6 h).
 ALL_FAULTS_TOML = """
 [[faults]]
 kind = "spectrometer_stuck"
@@ -43,7 +43,7 @@ drop_fraction = 0.5
 [[faults]]
 kind = "missed_pass"
 start = "3 h 50 min"
-duration = "3 h"
+duration = "1 h 10 min"
 """
 
 

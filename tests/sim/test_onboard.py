@@ -150,7 +150,7 @@ def test_full_store_drops_the_least_valuable_first_and_never_exceeds_capacity():
     assert len(results_kept) >= 10  # results outrank every raw spectrum
 
 
-def test_downlink_sends_results_first_then_spectra_by_value_within_the_budget():
+def test_downlink_streams_results_first_then_spectra_by_value_within_the_budget():
     ob = loop(batch_size=3)
     step(ob, 1, [frame(1, "S", 1), frame(2, "Ch", 2), frame(3, "V", 3)], observable=True)
     budget = 3 * RESULT_BYTES + SPECTRUM_BYTES + 100
@@ -158,11 +158,15 @@ def test_downlink_sends_results_first_then_spectra_by_value_within_the_budget():
     assert [p.kind for p in out.sent] == ["result", "result", "result", "spectrum"]
     assert [p.obs_id for p in out.sent[:3]] == [2, 3, 1]  # water, rare silicate, common
     assert out.sent[3].obs_id == 2
-    assert out.tx_s == pytest.approx(sum(p.n_bytes for p in out.sent) * 8 / 1000.0)
+    assert out.tx_s == pytest.approx(budget * 8 / 1000.0)  # the radio was busy the whole budget
+    assert ob.tx_id is not None and ob.tx_done == 100  # 100 bytes of the V spectrum are out
     out = step(ob, 3, window_open=True, link_up=True, rate_bps=1000.0, downlink_budget_bytes=600)
-    assert [p.obs_id for p in out.sent] == [3]  # 100 + 600 bytes of credit: the V spectrum
+    assert [p.obs_id for p in out.sent] == [3] and ob.tx_done == 600 - (SPECTRUM_BYTES - 100)
     out = step(ob, 4, window_open=False)
-    assert not out.sent and ob.credit_bytes == 0  # unused credit ends with the pass
+    assert not out.sent and ob.tx_id is None  # cut off by the end of the pass: resent next time
+    out = step(ob, 5, window_open=True, link_up=True, rate_bps=1000.0, downlink_budget_bytes=10_000)
+    assert [p.obs_id for p in out.sent] == [1] and out.tx_s == pytest.approx(SPECTRUM_BYTES * 8 / 1000.0)
+    assert not ob.store and ob.used_bytes == 0 and not ob.has_sendable()
 
 
 def test_modes_hysteresis_and_brownout():
