@@ -174,3 +174,12 @@ def test_decoder_survives_any_payload_behind_a_valid_crc(service, subtype, data,
     row = dec.feed(raw, 0)
     assert row["type"] == ("TC" if tc else "TM")
     dec.summary()
+
+
+def test_standalone_bench_writes_an_archive_assay_decode_reads(tmp_path, capsys):
+    from sim.gse.standalone import main
+
+    assert main(["--out", str(tmp_path), "--hours", "1"]) == 0
+    assert "assay decode" in capsys.readouterr().out
+    assert assay_main(["decode", str(tmp_path / "telemetry.bin"), "--quiet", "--strict"]) == 0
+    assert (tmp_path / "telemetry_decoded" / "science_events.csv").exists()

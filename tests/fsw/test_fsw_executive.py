@@ -11,6 +11,7 @@ from firmware.fsw.messages import CpuStall, LinkStatus, PowerStatus
 from firmware.fsw.modes import TRANSITIONS, Guard, Mode, Reason
 from firmware.fsw.params import Nvm, ParamStore
 from tests.fsw.fsw_world import boot
+from tests.spectra_fixtures import spectrum
 
 S = 1_000_000_000
 
@@ -63,7 +64,7 @@ def test_slip_when_a_cycle_exceeds_its_budget_and_work_is_spread_over_cycles():
     exe = boot(**{"cpu.classify_cost_us": 300_000})
     from tests.fsw.fsw_world import Environment
 
-    env = Environment(exe, ["demeo2009/a000005.sp28.txt"])
+    env = Environment(exe, ["demeo2009/a000005.sp28.txt"], spectrum)
     t = exe.t_ns
     for _ in range(10):
         exe.ingest(env.observe(t, 1.0))
