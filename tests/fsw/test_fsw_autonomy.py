@@ -194,3 +194,36 @@ def test_class_map_cells_and_statistics():
     assert (cell["lat_index"], cell["lon_index"], cell["class_index"]) == (9, 0, CLASS_INDEX["S"])
     rows = {r["class_index"]: r for r in p["classes"]}
     assert rows[CLASS_INDEX["S"]]["mean_slope"] == pytest.approx(0.3) and rows[255]["count"] == 1
+
+
+def test_classifier_failure_is_an_event_not_a_crash():
+    from firmware.fsw.executive import Executive, default_classify
+
+    def flaky(obs):
+        if obs.obs_id % 3 == 1:
+            raise RuntimeError("bus error reading the classifier's scratch RAM")
+        return default_classify(obs)
+
+    w = make_world(LOW, start=False, params={"auto.auto_downlink": 0})
+    exe = Executive(nvm=w.exe.nvm, mass=w.exe.mass, classify=flaky)
+    w.exe = w.link.exe = w.env.exe = exe
+    w.link.start(0)
+    w.run(100)
+    failed = w.ground.events("CLASSIFY_FAILED")
+    assert failed and all(e["obs_id"] % 3 == 1 for e in failed)
+    assert (
+        exe.science.stats["classify_failed"] == len(failed) and exe.science.stats["classified"] > 3
+    )
+    assert exe.mode == Mode.SURVEY
+
+
+def test_same_seed_same_archive_bytes(tmp_path):
+    import hashlib
+
+    from sim.gse.standalone import main
+
+    digests = []
+    for run, seed in (("a", 1), ("b", 1), ("c", 2)):
+        main(["--out", str(tmp_path / run), "--hours", "1", "--seed", str(seed)])
+        digests.append(hashlib.sha256((tmp_path / run / "telemetry.bin").read_bytes()).hexdigest())
+    assert digests[0] == digests[1] != digests[2]

@@ -147,3 +147,23 @@ def test_brownout_reboot_keeps_nvm_and_mass_memory():
     assert all(exe.mass.counters.seq[a] >= n for a, n in counts.items())  # counts continue
     assert not exe.fdir.latched  # a brown-out is not a software fault: SET_MODE alone recovers
     assert exe.modes.check(Mode.IDLE, Reason.COMMAND) == Guard.OK
+
+
+def test_a_board_clock_measures_cycle_cost_instead_of_the_model():
+    """With `cpu_clock` injected (a board's tick counter), a cycle costs what the clock says:
+    here a counter advancing 0.3 s per read makes every cycle cost 0.3 s (no slip at 0.5 s)."""
+    ticks = iter(range(0, 10**15, 300_000_000))
+    exe = Executive(cpu_clock=lambda: next(ticks))
+    exe.reset(0)
+    exe.update(5 * S)
+    fast = exe._groups["fast"]
+    assert fast.last_cost_ns == 300_000_000 and fast.slips == 0
+    assert fast.budget_ns == 500_000_000
+
+
+def test_next_due_tells_the_simulator_when_to_call_again():
+    exe = boot()
+    exe.update(3 * S + 10)
+    assert exe.next_due_ns() == 4 * S
+    exe.ingest(CpuStall(3 * S + 20, 2 * S))
+    assert exe.next_due_ns() == 5 * S + 20

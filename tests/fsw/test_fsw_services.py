@@ -191,3 +191,22 @@ def test_uplink_corruption_is_refused_and_retried(w):
     fails = [r for r in g.decoder.tables["verification"] if r["report"] == "ACCEPT_FAIL"]
     assert len(fails) == 1 and fails[0]["code"] == "BAD_CRC"
     assert w.exe.dispatcher.stats["rejected"] == 1
+
+
+def test_schedule_report_and_monitor_switches(w):
+    g, now = w.ground, w.link.now_ns
+    seq = [(now + 300 * S, 2, g.build("PING")), (now + 200 * S, 0, g.build("HK_ONE_SHOT", sid=3))]
+    g.send_and_wait("SCHEDULE_INSERT", encode_activities(seq, w.exe.config.epoch_unix_ms))
+    g.send_and_wait("SCHEDULE_REPORT")
+    w.run(3)
+    rows = g.decoder.tables["schedule"]
+    assert [(r["release_ns"], r["group"], r["command"]) for r in rows] == [
+        (now + 200 * S, 0, "HK_ONE_SHOT"),
+        (now + 300 * S, 2, "PING"),
+    ]
+    g.send_and_wait("PMON_DISABLE", cmds.encode_ids([1], "B"))
+    w.env.soc = 0.1
+    w.run(20)
+    assert w.exe.mode == Mode.SURVEY  # the battery monitor is off: no alarm, no SAFE
+    g.send_and_wait("PMON_ENABLE", cmds.encode_ids([1], "B"))
+    assert g.await_event("SAFE_MODE_ENTERED", timeout_s=30)["fault"] == 0
