@@ -58,8 +58,15 @@ class Dut:
                  if isinstance(f, Frame) and f.ftype == H.HELLO]  # fmt: skip
         if early:
             self.link.hello = early[-1]
-        else:
+            return self._after_start()
+        try:
             self.link.wait_hello()
+        except LinkError as exc:
+            raise LinkError(f"the harness did not start: {exc}. If the board printed "
+                            "MemoryError, flash with --mpy (no compiling on the board)") from exc
+        return self._after_start()
+
+    def _after_start(self) -> dict:
         self.running = True
         self.info = self.get_info()
         return self.info

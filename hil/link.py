@@ -139,13 +139,18 @@ class Link:
     def wait_hello(self, timeout_s: float = 5.0) -> Frame:
         """Wait for the harness's HELLO after starting it (the ready signal)."""
         end = time.monotonic() + timeout_s
+        seen = b""
         while time.monotonic() < end:
             for item in self._receive(0.05):
                 if isinstance(item, Frame) and item.ftype == H.HELLO:
                     self.hello = item
                     return item
-        raise LinkTimeout(f"{self.t.description}: no HELLO from the harness within {timeout_s:.1f} s "
-                          f"(saw {self.decoder.take_text()[-200:]!r})")  # fmt: skip
+            seen = (seen + self.decoder.take_text())[-400:]
+            if b"\x04>" in self.decoder.pending_text():  # the raw REPL ended the run: it failed
+                break
+        seen += self.decoder.pending_text()
+        raise LinkTimeout(f"{self.t.description}: no HELLO from the harness; the board said "
+                          f"{seen.decode(errors='replace').strip()[-300:]!r}")  # fmt: skip
 
     def _receive(self, wait_s: float) -> list:
         data = self.t.read_available(wait_s)

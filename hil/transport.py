@@ -16,6 +16,7 @@ without flow control.
 
 from __future__ import annotations
 
+import socket
 import time
 from dataclasses import dataclass
 from urllib.parse import parse_qs
@@ -135,8 +136,9 @@ class Transport:
         first = self.read(1)
         if not first:
             return b""
-        waiting = self.serial.in_waiting
-        return first + (self.read(waiting) if waiting else b"")
+        # then whatever is there, without waiting (in_waiting is only 0/1 on socket://)
+        self.serial.timeout = 0
+        return first + self.read(max(self.serial.in_waiting, 65536))
 
     def drain(self, quiet_s: float = 0.05, max_s: float = 2.0) -> bytes:
         """Read until the line has been quiet for `quiet_s` (bounded by `max_s`)."""
@@ -181,6 +183,9 @@ def _open_serial(url: str, baud: int):
             f"cannot open port {url!r}: {exc}. List ports with `assay hil ports`; "
             "or use vboard: for the virtual board"
         ) from exc
+    sock = getattr(ser, "_socket", None)  # socket:// and rfc2217://: no Nagle delay (40 ms
+    if sock is not None:  # per small request/answer with delayed ACKs)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return ser
 
 

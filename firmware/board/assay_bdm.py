@@ -50,6 +50,25 @@ N_COEF = len(MEAN)
 _tpl = None
 
 
+class Rows:
+    """A little-endian int32 matrix kept packed in its bytes constant; a row is unpacked when
+    used (the whole tables as tuples of ints would take ~10 KB more heap)."""
+
+    def __init__(self, blob, width):
+        self.blob = blob
+        self.width = width
+        self.fmt = "<%di" % width
+        self.n = len(blob) // (4 * width)
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, k):
+        if not 0 <= k < self.n:
+            raise IndexError(k)
+        return struct.unpack_from(self.fmt, self.blob, 4 * self.width * k)
+
+
 def _templates():
     """Load `assay_tpl` on first use (the micro:bit may carry only the core)."""
     global _tpl
@@ -62,23 +81,13 @@ def _templates():
         except ImportError:
             return None
         n = M.N_GRID
-        hat = struct.unpack("<%di" % (len(t.HAT) // 4), t.HAT)
-        mean = struct.unpack("<%di" % (len(t.CX_MEAN) // 4), t.CX_MEAN)
-        sig = struct.unpack("<%di" % (len(t.CX_SIGMA) // 4), t.CX_SIGMA)
-        rows = {}
-        for k in range(len(t.HAT_CLASSES)):
-            rows[t.HAT_CLASSES[k]] = hat[k * n:(k + 1) * n]
-        cx = []
-        for k in range(len(t.CX_CLASSES)):
-            cx.append((t.CX_CLASSES[k], mean[k * n:(k + 1) * n], sig[k * n:(k + 1) * n]))
         m = len(t.TH_WHAT) // 4
         nt = len(t.TH_TEMPS_K)
-        p = struct.unpack("<%di" % (nt * n), t.TH_P)
-        u = struct.unpack("<%di" % (nt * m), t.TH_UHAT)
-        th = ([p[k * n:(k + 1) * n] for k in range(nt)], [u[k * m:(k + 1) * m] for k in range(nt)],
-              struct.unpack("<%di" % m, t.TH_WHAT), struct.unpack("<%di" % nt, t.TH_THR),
-              struct.unpack("<%di" % nt, t.TH_INV), t.TH_TEMPS_K)  # fmt: skip
-        _tpl = (rows, cx, th)
+        hat = ({t.HAT_CLASSES[k]: k for k in range(len(t.HAT_CLASSES))}, Rows(t.HAT, n))
+        cx = (t.CX_CLASSES, Rows(t.CX_MEAN, n), Rows(t.CX_SIGMA, n))
+        th = (Rows(t.TH_P, n), Rows(t.TH_UHAT, m), Rows(t.TH_WHAT, m)[0],
+              Rows(t.TH_THR, nt)[0], Rows(t.TH_INV, nt)[0], t.TH_TEMPS_K)  # fmt: skip
+        _tpl = (hat, cx, th)
     return _tpl
 
 
@@ -218,8 +227,9 @@ def better(rp, c1, c2, rows):
     n = M.N_GRID
     mean = rdiv(sum(rp), n)
     dots = []
+    index, hats = rows
     for c in (c1, c2):
-        hat = rows[c]
+        hat = hats[index[c]]
         acc = 0
         for i in range(n):
             acc += (rp[i] - mean) * hat[i]
@@ -231,7 +241,9 @@ def nearest_cx(rn, cx):
     """The C/X class whose template is nearest in χ² = Σ ((r − m)/σ)² (first of ties)."""
     best = -1
     best_chi = 0
-    for c, mean, sig in cx:
+    classes, means, sigmas = cx
+    for k in range(len(classes)):
+        c, mean, sig = classes[k], means[k], sigmas[k]
         chi = 0
         for i in range(M.N_GRID):
             z = rdiv((rn[i] - mean[i]) << M.Q_R, sig[i])  # Q14·2^14/Q20 = Q8
