@@ -12,6 +12,7 @@ firmware/prospect.py; missing evidence gives "unknown" and says why.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -19,6 +20,7 @@ import numpy as np
 
 from firmware import mineralogy as M
 from firmware import prospect as P
+from firmware import temperature as T
 from firmware.bands import N_MC, BandResult, analyse
 from firmware.s_subtypes import subtype
 
@@ -56,25 +58,57 @@ def _h_feature(bus_demeo):
 
 
 def assess(wavelength_um, reflectance, error=None, *, bus_demeo=None, mahlke=None, albedo=None,
-           phase_angle_deg=None, n_mc: int = N_MC) -> Assessment:  # fmt: skip
-    """Band analysis, mineralogy and the prospecting verdict of one spectrum (µm axis)."""
-    if albedo is not None and not (0.0 < float(albedo) <= 1.5):
-        from firmware.errors import InputError
+           phase_angle_deg=None, temperature_k=None, heliocentric_distance_au=None,
+           n_mc: int = N_MC) -> Assessment:  # fmt: skip
+    """Band analysis, mineralogy and the prospecting verdict of one spectrum (µm axis).
 
+    `temperature_k`, or `heliocentric_distance_au` together with `albedo`, brings BAR and the
+    Band II centre to room temperature before the calibrations read them
+    (firmware/temperature.py)."""
+    from firmware.errors import InputError
+
+    if albedo is not None and not (0.0 < float(albedo) <= 1.5):
         raise InputError(f"albedo must be a geometric albedo pV in (0, 1.5], got {albedo}")
+    if heliocentric_distance_au is not None and not float(heliocentric_distance_au) > 0:
+        raise InputError(f"heliocentric_distance_au must be > 0, got {heliocentric_distance_au}")
     b = analyse(wavelength_um, reflectance, error, n_mc=n_mc)
     cls = None if bus_demeo is None else bus_demeo.cls
     mcls = None if mahlke is None else getattr(mahlke, "cls", None)
-    minera = M.mineralogy(b, cls)
+    temp = _temperature(b, cls, albedo, temperature_k, heliocentric_distance_au)
+    calibrated = _corrected(b, temp)
+    minera = M.mineralogy(calibrated, cls)
+    minera["temperature"] = temp
     minera["s_subtype"] = subtype(
-        b.bar, b.band1.centre_um if b.band1.measured else None, b.bar_sigma,
-        b.band1.centre_sigma_um, cls,
+        calibrated.bar, calibrated.band1.centre_um if calibrated.band1.measured else None,
+        calibrated.bar_sigma, calibrated.band1.centre_sigma_um, cls,
     )  # fmt: skip
     slope = None if bus_demeo is None else bus_demeo.slope
     minera["phase"] = M.phase_correction(b.to_dict(), cls, phase_angle_deg, slope)
     minera["space_weathering"] = _weathering(b, bus_demeo)
     verdict = _verdict(b, bus_demeo, mcls, mahlke, albedo, minera)
     return Assessment(b, minera, verdict)
+
+
+def _temperature(b: BandResult, cls, albedo, temperature_k, distance_au) -> dict:
+    if temperature_k is None and distance_au is not None:
+        if albedo is None:
+            out = T.correction(b.to_dict(), b.bar, cls, None)
+            out["reason"] = "a heliocentric distance needs an albedo to give a temperature"
+            return out
+        temperature_k = T.surface_temperature_k(float(distance_au), float(albedo))
+    out = T.correction(b.to_dict(), b.bar, cls, temperature_k)
+    out["heliocentric_distance_au"] = distance_au
+    return out
+
+
+def _corrected(b: BandResult, temp: dict) -> BandResult:
+    """The band result the calibrations read: temperature-corrected BAR and BIIC if applied."""
+    if not temp["applied"]:
+        return b
+    band2 = b.band2
+    if "band2_centre_corrected_um" in temp:
+        band2 = dataclasses.replace(band2, centre_um=temp["band2_centre_corrected_um"])
+    return dataclasses.replace(b, band2=band2, bar=temp.get("bar_corrected", b.bar))
 
 
 def assess_spectrum(spectrum, **kw) -> Assessment:
