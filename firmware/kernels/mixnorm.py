@@ -96,19 +96,18 @@ def coverage_masks(binned: np.ndarray) -> np.ndarray:
     return np.bitwise_or.reduce(np.where(np.isfinite(binned), bits, np.uint64(0)), axis=1)
 
 
+TILE = 8  # spectra of one observed set scored together: each reference value is loaded once
+
+
 @njit_serial
-def mixnorm_one(row, ref, ref_alpha, ref_mask, ref_inv_norm, n_neighbours, min_bins, obs, best_d,
-                best_j, out):  # fmt: skip
-    """Normalise one binned spectrum; returns (status, α). `ref_inv_norm` holds 1/‖ref_o‖ of
-    every reference over this row's observed set (from `set_norms`), or is empty to compute
-    them here. `obs`, `best_d`, `best_j` are scratch of length ≥ n_bins, n_neighbours,
-    n_neighbours; `out` gets x = ln R − α (NaN = missing), all-NaN when refused."""
-    n_bins = row.shape[0]
+def _prepare(row, min_bins, obs, out):
+    """Observed bins of one row → (status, n_obs, coverage mask, 1/‖row_o‖, mean of row_o);
+    `out` is set to NaN (filled by `_finish`)."""
     n_obs = 0
     mask = np.uint64(0)
     norm2 = 0.0
     mean_r = 0.0
-    for b in range(n_bins):
+    for b in range(row.shape[0]):
         out[b] = np.nan
         if np.isfinite(row[b]):
             obs[n_obs] = b
@@ -117,86 +116,167 @@ def mixnorm_one(row, ref, ref_alpha, ref_mask, ref_inv_norm, n_neighbours, min_b
             norm2 += row[b] * row[b]
             mean_r += row[b]
     if n_obs < min_bins or n_obs == 0:
-        return TOO_FEW_BINS, np.nan
-    mean_r /= n_obs
-    inv_norm = 1.0 / np.sqrt(norm2)
-    for m in range(n_neighbours):
-        best_d[m] = np.inf
-        best_j[m] = -1
-    lo = obs[0]
-    hi = obs[n_obs - 1] + 1
-    contiguous = hi - lo == n_obs  # no holes: unit-stride loop the compiler vectorises
-    have_norms = ref_inv_norm.shape[0] > 0
+        return TOO_FEW_BINS, n_obs, mask, np.nan, np.nan
+    return OK, n_obs, mask, 1.0 / np.sqrt(norm2), mean_r / n_obs
+
+
+@njit_serial
+def _insert(best_d, best_j, r, d, j):
+    """Keep row r's k smallest distances in best_d[r] (ascending; ties keep the lower
+    reference index). 2-D arrays and a row index, not row views: a view per call cost more
+    than the distances themselves."""
+    k = best_d.shape[1]
+    if d < best_d[r, k - 1]:
+        m = k - 1
+        while m > 0 and d < best_d[r, m - 1]:
+            best_d[r, m] = best_d[r, m - 1]
+            best_j[r, m] = best_j[r, m - 1]
+            m -= 1
+        best_d[r, m] = d
+        best_j[r, m] = j
+
+
+@njit_serial
+def _finish(row, ref, ref_alpha, obs, n_obs, mean_r, best_j, out):
+    """α = mean α of the neighbours; rescale to their mean level over the observed bins;
+    x = ln R − α into `out`. Returns (status, α)."""
+    k = best_j.shape[0]
+    if best_j[k - 1] < 0:
+        return NO_REFERENCE, np.nan
+    alpha = 0.0
+    ref_mean = 0.0
+    for m in range(k):
+        j = best_j[m]
+        alpha += ref_alpha[j]
+        for q in range(n_obs):
+            ref_mean += ref[j, obs[q]]
+    alpha /= k
+    ref_mean /= k * n_obs
+    shift = np.log(ref_mean / mean_r) - alpha
+    for m in range(n_obs):
+        out[obs[m]] = np.log(row[obs[m]]) + shift
+    return OK, alpha
+
+
+@njit_serial
+def mixnorm_one(row, ref, ref_alpha, ref_mask, min_bins, obs, best_d, best_j, out):
+    """Normalise one binned spectrum on its own (norms of the references computed here);
+    returns (status, α). Scratch: `obs` (n_bins), `best_d`, `best_j` (≥ 1, k) — row 0 is
+    used; `out` gets x = ln R − α (NaN = missing), all-NaN when refused."""
+    status, n_obs, mask, inv_norm, mean_r = _prepare(row, min_bins, obs, out)
+    if status != OK:
+        return status, np.nan
+    best_d[0, :] = np.inf
+    best_j[0, :] = -1
     for j in range(ref.shape[0]):
         if (ref_mask[j] & mask) != mask:
             continue  # the reference misses an observed bin
         dot = 0.0
         rr = 0.0
-        if contiguous and have_norms:
-            for b in range(lo, hi):
-                dot += row[b] * ref[j, b]
-        elif contiguous:
-            for b in range(lo, hi):
-                v = ref[j, b]
-                dot += row[b] * v
-                rr += v * v
-        else:
-            for m in range(n_obs):
-                v = ref[j, obs[m]]
-                dot += row[obs[m]] * v
-                rr += v * v
-        inv_ref = ref_inv_norm[j] if have_norms else 1.0 / np.sqrt(rr)
+        for m in range(n_obs):
+            v = ref[j, obs[m]]
+            dot += row[obs[m]] * v
+            rr += v * v
         # squared L2 distance of the two unit vectors = 2 − 2 cos
-        d = 2.0 - 2.0 * dot * inv_norm * inv_ref
-        if d < best_d[n_neighbours - 1]:
-            m = n_neighbours - 1
-            while m > 0 and d < best_d[m - 1]:
-                best_d[m] = best_d[m - 1]
-                best_j[m] = best_j[m - 1]
-                m -= 1
-            best_d[m] = d
-            best_j[m] = j
-    if best_j[n_neighbours - 1] < 0:
-        return NO_REFERENCE, np.nan
-    alpha = 0.0
-    ref_mean = 0.0
-    for m in range(n_neighbours):
-        j = best_j[m]
-        alpha += ref_alpha[j]
-        for q in range(n_obs):
-            ref_mean += ref[j, obs[q]]
-    alpha /= n_neighbours
-    ref_mean /= n_neighbours * n_obs
-    shift = np.log(ref_mean / mean_r) - alpha
+        _insert(best_d, best_j, 0, 2.0 - 2.0 * dot * inv_norm / np.sqrt(rr), j)
+    return _finish(row, ref, ref_alpha, obs, n_obs, mean_r, best_j[0], out)
+
+
+@njit_serial
+def _tile(binned, rows, ref, ref_alpha, ref_mask, inv_ref, min_bins, obs, best_d, best_j, x,
+          alpha, status, neighbours):  # fmt: skip
+    """Up to TILE rows of one observed set: all distances as a small matrix product (each
+    reference value loaded once for the tile, TILE independent accumulators). `s_t` and `acc`
+    are allocated here so the compiler knows they alias nothing (4× faster than passed in)."""
+    s_t = np.empty((obs.shape[0], TILE))
+    acc = np.empty(TILE)
+    worst = np.full(TILE, np.inf)  # each row's k-th best distance so far: the cheap test
+    n_rows = 0
+    inv_norm = np.empty(TILE)
+    mean_r = np.empty(TILE)
+    n_obs = 0
+    mask = np.uint64(0)
+    for r in range(TILE):
+        i = rows[r]
+        if i < 0:
+            break
+        st, n_obs, mask, inv_norm[r], mean_r[r] = _prepare(binned[i], min_bins, obs, x[i])
+        status[i] = st
+        alpha[i] = np.nan
+        n_rows += 1
+    if status[rows[0]] != OK:
+        return  # the whole set has too few bins
     for m in range(n_obs):
-        b = obs[m]
-        out[b] = np.log(row[b]) + shift
-    return OK, alpha
+        for r in range(TILE):
+            s_t[m, r] = binned[rows[r], obs[m]] if r < n_rows else 0.0
+    best_d[:, :] = np.inf
+    best_j[:, :] = -1
+    for j in range(ref.shape[0]):
+        if (ref_mask[j] & mask) != mask:
+            continue
+        for r in range(TILE):
+            acc[r] = 0.0
+        for m in range(n_obs):
+            v = ref[j, obs[m]]
+            for r in range(TILE):
+                acc[r] += s_t[m, r] * v
+        for r in range(n_rows):
+            d = 2.0 - 2.0 * acc[r] * inv_norm[r] * inv_ref[j]
+            if d < worst[r]:
+                _insert(best_d, best_j, r, d, j)
+                worst[r] = best_d[r, best_d.shape[1] - 1]
+    for r in range(n_rows):
+        i = rows[r]
+        status[i], alpha[i] = _finish(binned[i], ref, ref_alpha, obs, n_obs, mean_r[r], best_j[r],
+                                      x[i])  # fmt: skip
+        if status[i] == OK:
+            neighbours[i, :] = best_j[r]
 
 
 @njit_parallel
-def mixnorm_batch(binned, ref, ref_alpha, ref_mask, n_neighbours, min_bins, set_id, set_inv_norm):
+def mixnorm_batch(binned, ref, ref_alpha, ref_mask, n_neighbours, min_bins, tiles, tile_set,
+                  set_inv_norm):  # fmt: skip
     """(N, 53) binned linear reflectance → x (N, 53), α (N,), neighbours (N, k), status (N,).
-    set_id (N,) indexes set_inv_norm (M, n_ref) from `set_norms`; −1 = compute per row."""
+    `tiles` (T, TILE) row indices (−1 = padding) sharing the observed set `tile_set` (T,),
+    whose reference norms are `set_inv_norm[set]`; tile_set −1 = a single row done alone
+    (see `plan_tiles`)."""
     n, n_bins = binned.shape
-    no_norms = np.empty(0)
     x = np.empty((n, n_bins))
-    alpha = np.empty(n)
-    status = np.empty(n, np.int64)
+    alpha = np.full(n, np.nan)
+    status = np.full(n, TOO_FEW_BINS, np.int64)
     neighbours = np.full((n, n_neighbours), -1, np.int64)
-    for i in prange(n):
+    for t in prange(tiles.shape[0]):
         obs = np.empty(n_bins, np.int64)
-        best_d = np.empty(n_neighbours)
-        best_j = np.empty(n_neighbours, np.int64)
-        norms = set_inv_norm[set_id[i]] if set_id[i] >= 0 else no_norms
-        s, a = mixnorm_one(binned[i], ref, ref_alpha, ref_mask, norms, n_neighbours, min_bins,
-                           obs, best_d, best_j, x[i])  # fmt: skip
-        status[i] = s
-        alpha[i] = a
-        if s == OK:
-            for m in range(n_neighbours):
-                neighbours[i, m] = best_j[m]
+        best_d = np.empty((TILE, n_neighbours))
+        best_j = np.empty((TILE, n_neighbours), np.int64)
+        if tile_set[t] >= 0:
+            _tile(binned, tiles[t], ref, ref_alpha, ref_mask, set_inv_norm[tile_set[t]], min_bins,
+                  obs, best_d, best_j, x, alpha, status, neighbours)  # fmt: skip
+        else:
+            i = tiles[t, 0]
+            status[i], alpha[i] = mixnorm_one(binned[i], ref, ref_alpha, ref_mask, min_bins, obs,
+                                              best_d, best_j, x[i])  # fmt: skip
+            if status[i] == OK:
+                neighbours[i, :] = best_j[0]
     return x, alpha, neighbours, status
+
+
+def plan_tiles(set_id: np.ndarray):
+    """Tiles of ≤ TILE rows with the same observed set; rows of set −1 get a tile each."""
+    order = np.argsort(set_id, kind="stable")
+    sid = set_id[order]
+    tiles, tile_set = [], []
+    for s in np.unique(sid):
+        rows = order[sid == s]
+        step = 1 if s < 0 else TILE
+        for a in range(0, rows.size, step):
+            t = np.full(TILE, -1, np.int64)
+            t[: min(step, rows.size - a)] = rows[a : a + step]
+            tiles.append(t)
+            tile_set.append(s)
+    if not tiles:
+        return np.full((0, TILE), -1, np.int64), np.zeros(0, np.int64)
+    return np.array(tiles), np.array(tile_set, dtype=np.int64)
 
 
 def set_norms(binned: np.ndarray, ref: np.ndarray, max_sets: int = 64):
@@ -216,10 +296,13 @@ def set_norms(binned: np.ndarray, ref: np.ndarray, max_sets: int = 64):
     return set_id, np.ascontiguousarray(inv)
 
 
-def normalise(binned: np.ndarray, model, n_neighbours: int, min_bins: int, ref_mask=None):
-    """`mixnorm_batch` with the per-set reference norms of the batch (the common entry point).
-    `ref_mask` defaults to the model's coverage masks (pass emptied masks to exclude)."""
+def normalise(binned: np.ndarray, model, n_neighbours: int, min_bins: int, ref_mask=None,
+              max_sets: int = 64):  # fmt: skip
+    """`mixnorm_batch` with the batch planned into tiles of common observed sets (the entry
+    point). `ref_mask` defaults to the model's coverage masks (empty a mask to exclude that
+    reference); `max_sets=0` scores every row alone."""
     masks = model.reference_masks if ref_mask is None else ref_mask
-    set_id, inv = set_norms(binned, model.reference_reflectance)
+    set_id, inv = set_norms(binned, model.reference_reflectance, max_sets)
+    tiles, tile_set = plan_tiles(set_id)
     return mixnorm_batch(binned, model.reference_reflectance, model.reference_alpha, masks,
-                         n_neighbours, min_bins, set_id, inv)  # fmt: skip
+                         n_neighbours, min_bins, tiles, tile_set, inv)  # fmt: skip
