@@ -388,4 +388,3 @@ def decode_verification(subtype: int, data: bytes) -> VerificationView:
     if not failure:
         return VerificationView(rid, subtype, None, b"")
     return VerificationView(rid, subtype, data[4], bytes(data[5:]))
-

@@ -87,7 +87,7 @@ class Science:
                 continue
             try:
                 result = exe._classify(obs)
-                val = exe._value(result)
+                val = exe._value(result, obs)
             except Exception:  # a classifier failure must not take the executive down
                 self.stats["classify_failed"] += 1
                 exe.events.raise_(t_ns, Ev.CLASSIFY_FAILED, obs_id=obs.obs_id & 0xFFFF_FFFF)

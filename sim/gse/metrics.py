@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from firmware.fsw.autonomy import FLAG_REOBSERVATION
+from firmware.fsw.messages import Observation
 
 BYTES_PER_MB = 1_000_000
 
@@ -41,7 +42,9 @@ def ground_science_events(
     }
     for product in decoder.products.values():
         if product["kind"] == "SPECTRUM" and product["obs_id"] not in found | reobserved:
-            if value(classify(product)).score >= event_threshold:
+            obs = Observation(product["obs_id"], product["obs_t_ns"], product["wavelength_um"],
+                              product["reflectance"], product["error"])  # fmt: skip
+            if value(classify(product), obs).score >= event_threshold:
                 found.add(product["obs_id"])
     return found
 

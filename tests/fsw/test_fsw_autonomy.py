@@ -129,7 +129,9 @@ def test_value_function_is_pluggable():
 
     w = make_world(LOW, start=False, params={"auto.auto_downlink": 0})
     exe = Executive(
-        nvm=w.exe.nvm, mass=w.exe.mass, value=lambda r: Valuation(0.5, ValueKind.OTHER, "all good")
+        nvm=w.exe.nvm,
+        mass=w.exe.mass,
+        value=lambda r, o: Valuation(0.5, ValueKind.OTHER, "all good"),
     )
     w.exe = w.link.exe = w.env.exe = exe
     w.link.start(0)
@@ -227,3 +229,21 @@ def test_same_seed_same_archive_bytes(tmp_path):
         main(["--out", str(tmp_path / run), "--hours", "1", "--seed", str(seed)])
         digests.append(hashlib.sha256((tmp_path / run / "telemetry.bin").read_bytes()).hexdigest())
     assert digests[0] == digests[1] != digests[2]
+
+
+def test_prospecting_verdict_plugs_in_as_the_value_function():
+    from firmware.fsw.autonomy import prospect_value
+
+    def value_of(file):
+        s = spectrum(file)
+        obs = Observation(0, 0, s.wavelength_um, s.reflectance, s.error)
+        return prospect_value(classify_one(s.wavelength_um, s.reflectance, s.error), obs)
+
+    water, metal, silicate = (
+        value_of(WATER[0]),
+        value_of("demeo2009/a000016.sp02.txt"),
+        value_of(LOW[0]),
+    )
+    assert (water.kind, water.score) == (ValueKind.WATER, 1.0) and "0.7 µm band" in water.reason
+    assert metal.kind == ValueKind.METAL and metal.score == pytest.approx(2 / 3, abs=1e-4)
+    assert silicate.score == 0.0
