@@ -6,8 +6,9 @@ This is the flight software the mission simulator flies until the flight executi
 
 - the classifier backend (`Classifier`): the host numba core (`HostClassifier`) now, a real
   board over serial later; it takes (N, B) spectra and returns a `BatchResult`;
-- the value function (`value_fn(batch, i) -> Valuation`): `simple_value` below (a rule on
-  class and the 0.7 µm feature) now, the prospecting verdict of `firmware.assessment` later.
+- the valuer (`value_batch(wavelength_um, reflectance, error, batch) -> [Valuation]`):
+  `SimpleValuer` (a rule on class and the 0.7 µm feature) or `ProspectValuer` (the
+  prospecting verdict of `firmware.prospect`: band analysis, water/metal levels).
 
 What the loop does each step: queue new frames (volatile RAM); classify the queue in one
 batch when it is full, or when observing stops (numba wakes once per batch, not per
@@ -28,13 +29,13 @@ import binascii
 import heapq
 import struct
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from firmware._jit import set_threads
 from firmware.busdemeo import BatchResult, classify_batch
-from firmware.taxonomy import CLASS_INDEX, CLASS_NAMES, complex_of
+from firmware.taxonomy import CLASS_NAMES, complex_of
 
 MODES = ("SAFE", "IDLE", "SURVEY", "DOWNLINK")
 VERDICTS = ("unclassified", "water", "metal", "silicate", "other")
@@ -54,11 +55,7 @@ def crc16(data: bytes) -> int:
     return binascii.crc_hqx(data, 0xFFFF)
 
 
-# -- seam types -------------------------------------------------------------------------------
-class Classifier(Protocol):
-    def classify(self, wavelength_um: np.ndarray, reflectance: np.ndarray, error: np.ndarray | None) -> BatchResult: ...
-
-
+# -- seam types: a classifier has classify(wavelength_um, reflectance (N, B), error) -> BatchResult
 class HostClassifier:
     """The spectral core on the host: `firmware.busdemeo.classify_batch`.
 
@@ -185,9 +182,44 @@ def simple_value(batch: BatchResult, i: int) -> Valuation:
     return Valuation(0.3, "other")
 
 
+class SimpleValuer:
+    name = "simple"
+
+    def value_batch(self, wavelength_um, reflectance, error, batch: BatchResult) -> list[Valuation]:
+        return [simple_value(batch, i) for i in range(len(batch))]
+
+
+class ProspectValuer:
+    """The verdict of `firmware.prospect` (Band I from `firmware.bands`, no Monte Carlo):
+    value = its score (highest of the water and metal levels / 3); verdict = the resource
+    rated MODERATE or better (water first), else silicate for a HIGH silicate level."""
+
+    name = "prospect"
+
+    def value_batch(self, wavelength_um, reflectance, error, batch: BatchResult) -> list[Valuation]:
+        from firmware.bands import analyse_batch
+        from firmware.prospect import MODERATE, prospect_batch
+
+        levels, score = prospect_batch(batch, analyse_batch(wavelength_um, reflectance, error, n_mc=0))
+        out = []
+        for i, (lv, sc) in enumerate(zip(levels, score, strict=True)):
+            water, metal, silicate = (int(v) for v in lv)
+            if batch.class_index[i] < 0:
+                out.append(Valuation(0.05, "unclassified"))
+            elif max(water, metal) >= MODERATE:
+                out.append(Valuation(float(sc), "water" if water >= metal else "metal"))
+            else:
+                out.append(Valuation(max(float(sc), 0.1), "silicate" if silicate > MODERATE else "other"))
+        return out
+
+
+VALUERS = {"simple": SimpleValuer, "prospect": ProspectValuer}
+
+
 # -- product encoding -------------------------------------------------------------------------
 def _i16(x: float, scale: float) -> int:
-    return int(np.clip(np.round(x * scale), -32768, 32767)) if x == x else -32768
+    """Scaled int16; NaN → −32768 (missing)."""
+    return max(-32767, min(32767, round(x * scale))) if x == x else -32768
 
 
 def encode_result(frame: Any, batch: BatchResult, i: int, val: Valuation) -> bytes:
@@ -201,7 +233,7 @@ def encode_result(frame: Any, batch: BatchResult, i: int, val: Valuation) -> byt
         _i16(frame.lat_deg, 100), _i16(frame.lon_deg, 100), c, int(bool(batch.w[i])), flags,
         VERDICTS.index(val.verdict), int(round(val.value * 255)), int(batch.status[i]),
         _i16(float(batch.slope[i]), 1e4), *(_i16(float(p), 1e4) for p in batch.pc[i]),
-        int(np.clip(round(frame.snr_median * 10), 0, 65535)),
+        max(0, min(65535, round(frame.snr_median * 10))),
     )  # fmt: skip
     return body + struct.pack("<H", crc16(body))
 
@@ -226,10 +258,10 @@ def encode_spectrum(frame: Any) -> bytes:
 class OnboardLoop:
     """The simple scheduler. See the module docstring for what one step does."""
 
-    def __init__(self, config: OnboardConfig, classifier: Classifier | None = None, value_fn=simple_value):
+    def __init__(self, config: OnboardConfig, classifier=None, valuer=None):
         self.cfg = config
         self.classifier = classifier or HostClassifier()
-        self.value_fn = value_fn
+        self.valuer = valuer or SimpleValuer()
         self.reset(0)
 
     def reset(self, t_ns: int) -> None:
@@ -277,8 +309,8 @@ class OnboardLoop:
         refl = np.stack([np.asarray(f.reflectance) for f in frames])
         err = np.stack([np.asarray(f.error) for f in frames])
         batch = self.classifier.classify(self.cfg.wavelength_um, refl, err)
-        for i, f in enumerate(frames):
-            val = self.value_fn(batch, i)
+        values = self.valuer.value_batch(self.cfg.wavelength_um, refl, err, batch)
+        for i, (f, val) in enumerate(zip(frames, values, strict=True)):
             c = int(batch.class_index[i])
             cls = "" if c < 0 else CLASS_NAMES[c] + ("w" if batch.w[i] else "")
             reason = "" if c >= 0 else (batch.result(i).reason or "")
@@ -399,7 +431,3 @@ class OnboardLoop:
         """Work pending that needs the next step (queued frames)."""
         return bool(self.queue)
 
-
-def class_index(cls: str) -> int:
-    base = cls[:-1] if cls.endswith("w") and len(cls) > 1 else cls
-    return CLASS_INDEX.get(base, -1)

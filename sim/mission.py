@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from firmware.onboard import HostClassifier, OnboardConfig, OnboardInputs, OnboardLoop
+from firmware.onboard import VALUERS, HostClassifier, OnboardConfig, OnboardInputs, OnboardLoop
 from sim.bus import MessageBus, Module, Recorder
 from sim.comms import GroundLink
 from sim.engine import Engine, Pacer, RunStats
@@ -47,7 +47,7 @@ def default_onboard(config: dict, classifier) -> OnboardLoop:
         min_soc_observe=p["min_soc_observe"], safe_soc=p["safe_soc"], resume_soc=p["resume_soc"],
         downlink_raw_min_value=comp["downlink_raw_min_value"],
     )  # fmt: skip
-    return OnboardLoop(cfg, classifier)
+    return OnboardLoop(cfg, classifier, VALUERS[comp["value_rule"]]())
 
 
 @dataclass

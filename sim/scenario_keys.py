@@ -98,6 +98,8 @@ SPACECRAFT = {
         "cpu_s_per_spectrum": F("float", 0.02, lo=0, doc="flight-CPU time per classified spectrum, s (a power load)"),
         "batch_size": F("int", 32, lo=1, hi=100_000, doc="observations classified together"),
         "downlink_raw_min_value": F("float", 0.0, lo=0, hi=1, doc="raw spectra below this value are not downlinked"),
+        "value_rule": F("choice", "simple", choices=("simple", "prospect"),
+                        doc="what a result is worth: class rule (firmware.onboard.simple_value) or the prospecting verdict (firmware.prospect)"),
     }, optional=True),
 }  # fmt: skip
 

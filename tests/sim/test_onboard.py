@@ -19,6 +19,8 @@ from firmware.onboard import (
     OnboardConfig,
     OnboardInputs,
     OnboardLoop,
+    ProspectValuer,
+    SimpleValuer,
     crc16,
     encode_result,
     encode_spectrum,
@@ -190,3 +192,25 @@ def test_host_classifier_restores_the_thread_count():
     set_threads(before)
     HostClassifier(threads=1).classify(BANDS, np.stack([SPECTRA["S"]]))
     assert set_threads(before) == before
+
+
+def test_prospect_valuer_uses_the_prospecting_verdict():
+    frames = [frame(i, k) for i, k in enumerate(["Ch", "S", "X", "V", "empty"], start=1)]
+    refl = np.stack([f.reflectance for f in frames])
+    err = np.stack([f.error for f in frames])
+    batch = classify_batch(BANDS, refl, err)
+    vals = ProspectValuer().value_batch(BANDS, refl, err, batch)
+    assert vals[0].verdict == "water" and vals[0].value == 1.0  # 0.7 µm band: HIGH
+    assert vals[1].verdict == "silicate" and vals[1].value < 0.5  # S-type: Band I, no resource
+    assert vals[2].verdict == "metal" and 0.5 < vals[2].value < 1.0  # X, no albedo: MODERATE
+    assert vals[4].verdict == "unclassified"
+    simple = SimpleValuer().value_batch(BANDS, refl, err, batch)
+    assert [v.verdict for v in simple] == [simple_value(batch, i).verdict for i in range(5)]
+
+
+def test_a_mission_flies_with_the_prospect_valuer():
+    from tests.sim.conftest import fly
+
+    m = fly(duration="3 h", overrides={"spacecraft.computer.value_rule": "prospect"})
+    verdicts = {c.verdict for c in m.bus.history("classification")}
+    assert "water" in verdicts and type(m.extra["onboard"].valuer).__name__ == "ProspectValuer"
