@@ -3,18 +3,20 @@
 The EO-1 Autonomous Sciencecraft idea (Chien et al. 2005, J. Aerosp. Comput. Inf. Commun. 2,
 196: onboard detection of science events, replanning, and downlink of what matters) applied
 to prospecting:
-- every classified observation is scored by a pluggable value function (`busdemeo_value`
-  now; the prospecting verdict of `firmware.assessment` later) → `Valuation(score, kind)`;
+- every classified observation is scored by a pluggable value function
+  `(result, Observation) -> Valuation(score, kind, reason)`: `busdemeo_value` (default, a
+  class ranking) or `prospect_value` (the prospecting verdict of `firmware.assessment`);
 - a score ≥ `auto.event_threshold` is a science event: a compact TM[140,1] report plus the
   full spectrum kept as a product at that value;
 - a score ≥ `auto.prospect_threshold` (water or metal) is a high-value find: autonomy asks for
   a PROSPECT re-observation at `auto.reobs_scale` × the integration (SNR × √scale when shot
-  noise dominates) and, when it comes back, confirms the find (product value raised to the
-  top) or downgrades it;
+  noise dominates) and, when it comes back, confirms the find (the better spectrum replaces
+  the first at the top value) or halves its value;
 - below the event threshold the raw spectrum is discarded (or kept at its low value if
   `auto.keep_low_value_raw`); everything, kept or not, goes into the class map and statistics
   closed into a SUMMARY product every `auto.summary_obs` observations;
-- the downlink takes products by value (see `ProductStore.best`).
+- the downlink takes products by value (see `ProductStore.best`); spectra below
+  `auto.downlink_min_value` wait onboard (in the catalogue, TM[140,2]) for a ground request.
 With `auto.send_all` the baseline "send everything" runs instead: every raw spectrum becomes a
 product in acquisition order, with no onboard classification or events.
 """
