@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import struct
 
+import crc
 import pytest
-from fastcrc import crc16
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from spacepackets.ccsds.time import CdsShortTimestamp
@@ -17,10 +17,16 @@ from spacepackets.ecss.tm import ManagedParams
 from firmware.fsw import pus
 from firmware.fsw.pus import FailCode, PacketError
 
+CRC16 = crc.Calculator(crc.Crc16.IBM_3740)  # an independent CRC-16/CCITT-FALSE (`crc` package)
 
-def test_crc_is_ccitt_false_check_value():
-    # CRC-16/CCITT-FALSE check value over "123456789" is 0x29B1 (hil notes §6)
-    assert crc16.ibm_3740(b"123456789") == 0x29B1
+
+def test_every_packet_crc_is_ccitt_false():
+    # check value over "123456789" is 0x29B1 (hil notes §6); our packets end in that CRC
+    assert CRC16.checksum(b"123456789") == 0x29B1
+    raw = pus.encode_tm(pus.Apid.EVT, 5, 1, b"\x00\x01", seq_count=3, msg_counter=0, t_ns=10**9)
+    assert struct.unpack("!H", raw[-2:])[0] == CRC16.checksum(raw[:-2])
+    tc = pus.encode_tc(pus.Apid.CMD, 17, 1, seq_count=3)
+    assert struct.unpack("!H", tc[-2:])[0] == CRC16.checksum(tc[:-2])
 
 
 @given(t_ms=st.integers(0, 10**11), data=st.binary(max_size=200), seq=st.integers(0, 10**6))
@@ -86,7 +92,7 @@ def test_decode_tc_refuses_damage_with_a_code(mutate, code):
     raw = pus.encode_tc(pus.Apid.CMD, 17, 1, seq_count=1)
     bad = mutate(raw)
     if code != FailCode.BAD_CRC and len(bad) >= 13:
-        bad = bad[:-2] + struct.pack("!H", crc16.ibm_3740(bad[:-2]))  # header damage only
+        bad = bad[:-2] + struct.pack("!H", CRC16.checksum(bad[:-2]))  # header damage only
     with pytest.raises(PacketError) as err:
         pus.decode_tc(bad)
     assert err.value.code == code, str(err.value)
