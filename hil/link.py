@@ -70,6 +70,7 @@ class LinkStats:
     bad_frames: int = 0
     stale: int = 0
     resets: int = 0
+    restart_failures: int = 0
     bytes_tx: int = 0
     bytes_rx: int = 0
     rtt_s: list[float] = field(default_factory=list)  # clean round trips (first attempt)
@@ -273,5 +274,8 @@ class Link:
         self.stats.resets += 1
         self.decoder.clear()
         if self.on_reset is not None:
-            self.on_reset()
-        return True
+            try:
+                self.on_reset()
+            except (AssayError, OSError):  # e.g. the restart itself was garbled: the requests
+                self.stats.restart_failures += 1  # time out and are reported failed, or the
+        return True  # board's next REPL text triggers another attempt
