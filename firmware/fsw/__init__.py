@@ -9,7 +9,9 @@
 
 Modules: `pus` (the only user of `spacepackets`), `commands` (the command dictionary),
 `dispatcher` (PUS 1), `housekeeping` (3), `events` (5), `services` (8, 17, 20, 140 and the
-bindings of all), `schedule` (11), `monitoring` (12), `transfer` (13), `modes`, `rategroups`,
-`params` (NVM), `store` (telemetry store), `products`, `fdir`, `health`, `autonomy`,
-`science`, `messages` (the typed interface to the simulator), `executive`.
+bindings of all), `schedule` (11), `monitoring` (12), `transfer` (13), `modes`, `rategroups`
+(and the watchdog), `params` (PUS 20, in NVM), `store` (telemetry store in mass memory),
+`storage` (admission and eviction policy), `products`, `fdir`, `health`, `autonomy`,
+`science` (the per-cycle pipeline), `messages` (the typed interface to the simulator),
+`executive`. The ground side is `sim.gse`.
 """
