@@ -53,7 +53,12 @@ def surface_map(mission, rows, path: Path) -> None:
             votes[(i, j)][strip_w(x["class"]) or "—"] += 1
     on_ground = sum(x["result_on_ground"] for x in rows)
     classes = sorted({c for v in votes.values() for c in v})
-    cmap = plt.get_cmap("tab20", max(len(classes), 1))
+    # a class gets the colour of the unit whose true class it is; others get greys
+    unit_colour = {}
+    for i, u in enumerate(s.units):
+        unit_colour.setdefault(u.truth_class, colours[i])
+    greys = iter(plt.get_cmap("Greys")(np.linspace(0.35, 0.85, max(len(classes), 1))))
+    cmap = ListedColormap([unit_colour[c] if c in unit_colour else next(greys) for c in classes] or ["w"])
     grid = np.full(s.unit_map.shape, np.nan)
     right = np.full(s.unit_map.shape, np.nan)
     truth_of_unit = [u.truth_class for u in s.units]
@@ -64,7 +69,7 @@ def surface_map(mission, rows, path: Path) -> None:
     axes[1].imshow(grid, origin="lower", extent=extent, cmap=cmap, vmin=-0.5,
                    vmax=max(len(classes), 1) - 0.5, aspect="auto", interpolation="nearest")  # fmt: skip
     for k, c in enumerate(classes):
-        axes[1].plot([], [], "s", color=cmap(k), label=c)
+        axes[1].plot([], [], "s", color=cmap.colors[k], label=c)
     axes[1].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7, frameon=False, ncol=2)
     axes[1].set_title(f"onboard class per cell (majority of {sum(sum(v.values()) for v in votes.values())} results; "
                       f"{on_ground} of them on the ground)")

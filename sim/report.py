@@ -183,6 +183,7 @@ def build_report(mission, rows: list[dict] | None = None) -> dict:
     orbit = mission.eph.orbit
     energy = mission.recorders["orbit"].column("specific_energy_j_kg")
     st = mission.stats
+    onboard = mission.extra["onboard"]
     return {
         "scenario": {
             "name": sc.name, "file": sc.path.split("/seeds/")[-1] if "/seeds/" in sc.path else sc.path,
@@ -215,6 +216,11 @@ def build_report(mission, rows: list[dict] | None = None) -> dict:
             "opportunities_missed_by_mode": dict(sorted(inst.missed.items())),
             "time_in_mode_s": {k: v / NS_PER_S for k, v in sorted(comp.mode_time_ns.items())},
         },
+        "onboard": {
+            "software": type(onboard).__name__,
+            "classifier": getattr(getattr(onboard, "classifier", None), "name", type(getattr(onboard, "classifier", None)).__name__),
+            "valuer": getattr(getattr(onboard, "valuer", None), "name", ""),
+        },
         "accuracy": accuracy(rows, mission.surface.units),
         "core_on_unit_sources": core_on_sources(mission.surface.units),
         "prospecting": prospecting(rows, mission),
@@ -233,6 +239,9 @@ def _faults(mission, rows: list[dict]) -> list[dict]:
         out.append({"fault_id": f["fault_id"], "kind": f["kind"], "start_s": start / NS_PER_S,
                     "end_s": end / NS_PER_S, "params": {k: v for k, v in f.items() if k not in ("kind", "start", "duration", "fault_id")},
                     "accuracy_during": _score(sub)})  # fmt: skip
+    for f in mission.faults.beyond_end:
+        out.append({"fault_id": f["fault_id"], "kind": f["kind"], "start_s": f["start"] / NS_PER_S,
+                    "not_reached": "scheduled after the end of this (shortened) mission"})  # fmt: skip
     return out
 
 

@@ -82,7 +82,7 @@ def derive_seeds(master: int) -> dict[str, int]:
 def resolve_path(name_or_path: str | Path) -> Path:
     """A shipped scenario name ('default') or a path to a .toml file."""
     p = Path(name_or_path)
-    if p.suffix == ".toml" or p.exists():
+    if p.suffix == ".toml" or p.is_file():
         if not p.is_file():
             raise ScenarioError(str(p), "(file)", "no such scenario file")
         return p
