@@ -53,6 +53,7 @@ class Ev(IntEnum):
     TC_REJECTED = 24
     CLASSIFY_FAILED = 25
     FAULTS_CLEARED = 26
+    STORED_DATA_CORRUPTED = 27
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,8 @@ EVENTS: dict[int, EventDef] = {
         EventDef(Ev.TC_REJECTED, _L, (("length", "H"), ("code", "B"))),
         EventDef(Ev.CLASSIFY_FAILED, _M, (("obs_id", "I"),)),
         EventDef(Ev.FAULTS_CLEARED, _I, (("faults", "I"),)),
+        # kind 0: a TM packet (replaced by this event under the same APID and count), 1: a product
+        EventDef(Ev.STORED_DATA_CORRUPTED, _M, (("kind", "B"), ("apid", "H"), ("id", "I"))),
     )
 }
 

@@ -38,6 +38,8 @@ from firmware.fsw.science import Science, classify_one
 from firmware.fsw.storage import Storage
 from firmware.fsw.store import MassMemory
 
+SCRUB_COST_NS_PER_KIB = 10_000  # modelled: CRC over 1 KiB of mass memory on a small MCU
+
 
 class ResetCause(IntEnum):
     POWER_ON = 0
@@ -363,4 +365,5 @@ class Executive:
             self.fdir.check_model(t_ns)
             cost += self.science.MODEL_CHECK_COST_NS
         self.storage.maintain()
-        return cost
+        self.storage.scrub(t_ns)
+        return cost + SCRUB_COST_NS_PER_KIB * (self.mass.used_bytes() // 1024)

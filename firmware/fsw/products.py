@@ -46,6 +46,13 @@ def _frame(kind: ProductKind, product_id: int, t_ns: int, value: float, payload:
     return body + struct.pack("!I", zlib.crc32(body))
 
 
+def product_ok(blob: bytes) -> bool:
+    """The product's CRC-32 still matches (memory scrub)."""
+    return (
+        len(blob) >= 4 and zlib.crc32(blob[:-4]) == struct.unpack_from("!I", blob, len(blob) - 4)[0]
+    )
+
+
 def unframe(blob: bytes) -> tuple[dict, bytes]:
     """Header fields and payload of a product; ProductError when damaged."""
     if len(blob) < _HEAD.size + 4:

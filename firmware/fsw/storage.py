@@ -11,9 +11,9 @@
 
 from __future__ import annotations
 
-from firmware.fsw.events import Ev, EventLog
-from firmware.fsw.products import Product
-from firmware.fsw.pus import TM_HEADER_LEN, encode_tm
+from firmware.fsw.events import Ev, EventLog, Severity, pack_event
+from firmware.fsw.products import Product, product_ok
+from firmware.fsw.pus import TM_HEADER_LEN, Service, encode_tm
 from firmware.fsw.store import MassMemory
 
 STORE_FULL_CLEAR = 0.8  # fill fraction below which a new STORE_FULL episode may be reported
@@ -77,3 +77,25 @@ class Storage:
     def maintain(self) -> None:
         if self._full_episode and self.mass.fill_frac() < STORE_FULL_CLEAR:
             self._full_episode = False
+
+    def scrub(self, t_ns: int) -> int:
+        """Memory scrub of mass memory (slow rate group): stored packets by their CRC-16,
+        products by their CRC-32. A damaged packet becomes a STORED_DATA_CORRUPTED event
+        report under its own APID and count; a damaged product is discarded. Each an event."""
+        events = self.events
+
+        def replace(apid: int, seq: int) -> bytes:
+            data = pack_event(Ev.STORED_DATA_CORRUPTED, kind=0, apid=apid, id=seq)
+            msg = self.mass.counters.next_msg(apid, Service.EVENT, int(Severity.MEDIUM))
+            sev = Severity.MEDIUM
+            return encode_tm(apid, Service.EVENT, sev, data, seq_count=seq, msg_counter=msg,
+                             t_ns=t_ns, epoch_unix_ms=self.epoch_unix_ms)  # fmt: skip
+
+        n = self.mass.tm.scrub(replace)
+        products = self.mass.products
+        for pid in [pid for pid, p in products.items.items() if not product_ok(p.blob)]:
+            products.remove(pid)
+            products.discarded += 1
+            events.raise_(t_ns, Ev.STORED_DATA_CORRUPTED, kind=1, apid=0, id=pid)
+            n += 1
+        return n

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from firmware.fsw.pus import SEQ_COUNT_MODULO, Apid, Counters
+from firmware.fsw.pus import SEQ_COUNT_MODULO, Apid, Counters, crc_ok
 
 # APID → (priority, share of the capacity it may fill). Lower priority value = sent first.
 PRIORITY: dict[int, tuple[int, float]] = {
@@ -130,6 +130,23 @@ class TmStore:
         self.used_bytes -= freed
         self._cursor[apid] = max(0, self._cursor[apid] - removed)
         return AckResult(removed, freed)
+
+    def scrub(self, replace) -> int:
+        """Check the CRC of every stored packet; a packet damaged in memory (an upset) is
+        replaced by `replace(apid, seq) -> bytes`, a packet with the same APID and count, so
+        the stream keeps its counts and the ground is not asked to wait for bytes that can no
+        longer arrive. Returns the number replaced."""
+        n = 0
+        for apid, q in self.queues.items():
+            for item in q:
+                if not crc_ok(item.raw):
+                    new = replace(apid, item.seq)
+                    self.used_bytes += len(new) - len(item.raw)
+                    item.raw, item.sent_ns = new, None
+                    n += 1
+        if n:
+            self._cursor = {a: 0 for a in self._cursor}  # resend from the oldest unacknowledged
+        return n
 
     def unacked(self) -> int:
         return sum(1 for q in self.queues.values() for s in q if s.sent_ns is not None)

@@ -10,8 +10,10 @@ import pytest
 from firmware.fsw.fdir import Action, Fault
 from firmware.fsw.messages import CpuStall
 from firmware.fsw.modes import Mode
+from firmware.fsw.pus import Apid
 from firmware.taxonomy import load_demeo_model
 from sim.gse.ground import CommandFailed
+from sim.gse.link import Pass
 from tests.fsw.fsw_world import LOW, WATER, S, make_world
 
 
@@ -257,3 +259,29 @@ def test_saturation_from_a_band_count_without_raw_counts():
     assert saturated_fraction(None, None, n_saturated=12, n_bands=100) == pytest.approx(0.12)
     assert saturated_fraction(None, None) == 0.0
     assert saturated_fraction(np.array([1, 65535, 65535, 3]), 65535) == 0.5
+
+
+def test_upset_in_stored_data_is_scrubbed_and_the_stream_keeps_flowing():
+    """A bit flipped in a stored packet (and in a stored product): the scrub replaces the
+    packet by an event under the same APID and count — without it the ground would drop the
+    bad copy at every retransmission and that APID would stall — and drops the product."""
+    w = make_world([WATER[0]] + LOW, passes=[Pass(900 * S, 1500 * S)], obs_period_s=5.0)
+    w.run(600)
+    hk = w.exe.mass.tm.queues[Apid.HK]
+    victim = hk[3]
+    bad = bytearray(victim.raw)
+    bad[25] ^= 0x04
+    victim.raw = bytes(bad)
+    product = next(iter(w.exe.mass.products.items.values()))
+    blob = bytearray(product.blob)
+    blob[60] ^= 0x80
+    product.blob = bytes(blob)
+    w.run(900)
+    seen = w.ground.decoder.tracks[Apid.HK].seen
+    assert victim.seq in seen and w.ground.decoder.tracks[Apid.HK].gaps() == 0
+    report = seen[victim.seq]
+    assert report[7] == 5  # an event report took the damaged packet's place
+    lost = w.ground.events("STORED_DATA_CORRUPTED")
+    assert {(e["kind"], e["id"]) for e in lost} >= {(0, victim.seq), (1, product.product_id)}
+    assert product.product_id not in w.ground.decoder.products
+    assert w.ground.decoder.summary()["errors"] == 0
