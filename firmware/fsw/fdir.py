@@ -20,6 +20,10 @@ Each fault: how it is detected → the response → how the spacecraft recovers.
   batch and every `fdir.model_check_period_s`) → reload from the seed store (retry), then
   SAFE → automatic after a good reload; command (RELOAD_MODEL, CLEAR_FAULTS) once latched.
 - WATCHDOG_RESET: boot after the watchdog fired → boot into SAFE (latched) → command.
+- Upsets in stored data: the memory scrub of the slow rate group (`storage.Storage.scrub`)
+  checks every stored packet's CRC-16 and product's CRC-32 → a damaged packet is replaced by
+  a STORED_DATA_CORRUPTED report under the same APID and count, a damaged product dropped →
+  nothing to recover: the downlink streams keep flowing.
 
 Latched faults keep the spacecraft out of science modes (mode guard `no_fault`) until the
 ground sends CLEAR_FAULTS, which clears only faults whose condition has gone.
