@@ -7,6 +7,9 @@
                                              flash, start, INFO, parity on the developer
                                              VIS-NIR spectra; exit 1 below 99 % or on link loss
     assay hil bench --port P                 throughput of large frames, round-trip latency
+    assay hil soak --port P [--ber 1e-3] [--drop p] [--insert p] [--burst p] [--requests N]
+                                             ECHOs through injected faults; exit 1 on any
+                                             undetected corruption
     assay hil vboard [--fs DIR] [--link PATH] [--heap 192K] [--baud 115200]
                                              a virtual board for mpremote / a terminal
 
@@ -64,6 +67,16 @@ def register(sub) -> None:
     p.add_argument("--frames", type=int, default=16)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench)
+
+    p = cmds.add_parser("soak", help="many ECHOs through injected line faults; counts wrong answers")
+    _port_arg(p)
+    p.add_argument("--requests", type=int, default=2000)
+    p.add_argument("--ber", type=float, default=1e-3, help="bit-error rate (default 1e-3)")
+    p.add_argument("--drop", type=float, default=0.0, help="per-byte drop probability")
+    p.add_argument("--insert", type=float, default=0.0, help="per-byte insert probability")
+    p.add_argument("--burst", type=float, default=0.0, help="garbage burst probability per chunk")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_soak)
 
     p = cmds.add_parser("vboard", help="run a virtual board until Ctrl-C (prints its port)")
     p.add_argument("--fs", help="host folder for the board's files (kept)")
@@ -182,6 +195,27 @@ def cmd_bench(args) -> int:
     print(f"latency: PING median {lat['ping_median_ms']:.2f} ms (p95 {lat['ping_p95_ms']:.2f}), "
           f"CLASSIFY median {lat['classify_median_ms']:.2f} ms (p95 {lat['classify_p95_ms']:.2f})")  # fmt: skip
     return 0
+
+
+def cmd_soak(args) -> int:
+    from firmware.errors import AssayError
+    from hil.dut import Dut
+    from hil.faults import FaultPlan, soak
+    from hil.transport import open_transport
+
+    plan = FaultPlan(ber=args.ber, drop_rate=args.drop, insert_rate=args.insert,
+                     burst_rate=args.burst, seed=args.seed)  # fmt: skip
+    try:
+        with open_transport(args.port) as t:
+            d = Dut(t, retries=20)
+            d.flash()
+            d.start()
+            out = soak(d, plan, args.requests)
+            d.stop()
+    except AssayError as exc:
+        return _fail(str(exc))
+    print(json.dumps(out, indent=2))
+    return 0 if out["undetected_wrong"] == 0 else 1
 
 
 def cmd_vboard(args) -> int:

@@ -132,3 +132,27 @@ class FaultyTransport:
     def drain(self, quiet_s: float = 0.05, max_s: float = 2.0) -> bytes:
         data = self.inner.drain(quiet_s, max_s)
         return self.damage(data) if self.plan.rx else data
+
+
+def soak(dut, plan: FaultPlan, n_requests: int, *, window: int = 2, max_echo: int = 96) -> dict:
+    """ECHO `n_requests` random payloads over `dut`'s link through a FaultyTransport with
+    `plan`: how many came back right, failed (reported), or wrong (undetected corruption)."""
+    from firmware.board import assay_harness as H
+    from hil.link import Request
+
+    rng = np.random.default_rng(plan.seed + 1)
+    payloads = [rng.integers(0, 256, int(rng.integers(1, max_echo + 1)), dtype=np.uint8).tobytes()
+                for _ in range(n_requests)]  # fmt: skip
+    inner = dut.link.t
+    faulty = FaultyTransport(inner, plan)
+    dut.link.t = dut.repl.t = faulty
+    try:
+        answers = dut.link.exchange(
+            [Request(H.ECHO, p, answer_len=len(p), exact_len=len(p)) for p in payloads], window=window)
+    finally:
+        dut.link.t = dut.repl.t = inner
+    wrong = sum(1 for a, p in zip(answers, payloads, strict=True) if not isinstance(a, Exception) and a != p)
+    failed = sum(1 for a in answers if isinstance(a, Exception))
+    return {"requests": n_requests, "answered_ok": n_requests - failed - wrong, "failed": failed,
+            "undetected_wrong": wrong, "faults": faulty.counts.__dict__,
+            "link": dut.link.stats.to_dict()}  # fmt: skip
