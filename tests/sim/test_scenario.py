@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sim.scenario import ScenarioError, derive_seeds, list_scenarios, load_scenario
@@ -210,3 +210,21 @@ def test_sources_and_band_response():
         load_source("asteroid:nothing.txt")
     with pytest.raises(SpectrumSourceError, match="template:<class>"):
         load_source("relab:123")
+
+
+LEAF_KEYS = [k for k, _, _ in describe(SCHEMA) if "[" not in k] + [
+    "orbit", "faults", "spacecraft", "target.surface", "target.surface.units", "ground.stations", "ground.passes"]
+VALUES = st.one_of(st.none(), st.booleans(), st.integers(-10**12, 10**12), st.text(max_size=12),
+                   st.floats(allow_nan=True, allow_infinity=True),
+                   st.lists(st.integers(-5, 5), max_size=3), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))  # fmt: skip
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from(LEAF_KEYS), VALUES)
+def test_any_value_for_any_key_gives_a_scenario_or_a_clear_error(key, value):
+    if value is None:
+        return  # TOML has no null; a CLI override cannot produce one
+    try:
+        load_scenario("default", overrides={key: value})
+    except ScenarioError as exc:
+        assert exc.key and exc.detail
