@@ -67,7 +67,7 @@ def _score(rows: list[dict]) -> dict:
     exact = sum(strip_w(x["class"]) == x["truth_class"] for x in done)
     cplx = sum(complex_of(x["class"]) == complex_of(x["truth_class"]) for x in done)
     n = len(done)
-    return {"observations": len(rows), "classified": n, "refused": len(rows) - n,
+    return {"observations": len(rows), "classified": n, "unclassified": len(rows) - n,
             "exact": r(exact / n) if n else None, "complex": r(cplx / n) if n else None}  # fmt: skip
 
 
@@ -179,7 +179,7 @@ def build_report(mission, rows: list[dict] | None = None) -> dict:
     epoch = sc.epoch
     events = [{"t_s": r(e.t_ns / NS_PER_S, 1), "time": iso(epoch, e.t_ns), "source": e.source,
                "severity": e.severity, "text": e.text} for e in mission.bus.history("event")]  # fmt: skip
-    reasons = Counter(x["reason"] for x in rows if not x["class"])
+    reasons = Counter(x["reason"] for x in rows if not x["class"] and x["verdict"] != "lost")
     orbit = mission.eph.orbit
     energy = mission.recorders["orbit"].column("specific_energy_j_kg")
     st = mission.stats

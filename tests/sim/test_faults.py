@@ -66,7 +66,7 @@ def test_report_lists_faults_with_accuracy_during_each(faults_scenario):
     nominal = rep["accuracy"]["no_active_fault"]["exact"]
     assert by_kind["spectrometer_noisy"]["accuracy_during"]["exact"] < nominal
     sat = by_kind["spectrometer_saturated"]["accuracy_during"]
-    assert sat["refused"] > 0 or (sat["exact"] or 0) < nominal
+    assert sat["unclassified"] > 0 or (sat["exact"] or 0) < nominal
 
 
 def test_faults_after_a_shortened_mission_are_not_injected(faults_scenario):
