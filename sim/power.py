@@ -121,7 +121,7 @@ class Power(Module):
         dt = (t_ns - prev) / 1e9
         self.bus.publish("power", PowerState(
             t_ns, self.soc, self.energy_j / J_PER_WH, solar_now,
-            (L["demand_j"] - self._last_demand) / dt if dt > 0 else 0.0,
+            (L["demand_j"] - self._last_demand) / dt if dt > 0 else self.mode_load_w(self.mode),
             L["solar_j"] / J_PER_WH, L["demand_j"] / J_PER_WH, L["unserved_j"] / J_PER_WH,
             self.brownout,
         ))  # fmt: skip
