@@ -213,3 +213,13 @@ def test_whole_array_numpy_pipeline_equals_the_kernels(albedo):
     np.testing.assert_allclose(got.z, z, atol=1e-9)
     np.testing.assert_allclose(got.probabilities, probs, atol=1e-9)
     np.testing.assert_array_equal(got.class_index, cls)
+
+
+def test_plan_tiles_covers_every_row_once_within_one_set():
+    set_id = np.array([2, -1, 0, 2, 2, 0, -1, 1] + [0] * 17)
+    tiles, tile_set = MX.plan_tiles(set_id)
+    rows = tiles[tiles >= 0]
+    assert sorted(rows.tolist()) == list(range(set_id.size))
+    for t, s in zip(tiles, tile_set, strict=True):
+        assert np.all(set_id[t[t >= 0]] == s) and (s >= 0 or (t >= 0).sum() == 1)
+    assert MX.plan_tiles(np.zeros(0, np.int64))[0].shape == (0, MX.TILE)

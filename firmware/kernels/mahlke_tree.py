@@ -77,13 +77,12 @@ def tree_one(tau, z, log_pv, rule, core, gmm_of, n_comp, dim, inputs, log_w, mea
     for k in range(rule.shape[0]):
         t = tau[k]
         r = rule[k]
-        if r == LM37 and (not has_pv or log_pv > lm37_gate):
-            if _argmax_class(gmm_of[k], v, n_comp, dim, inputs, log_w, mean, pchol, log_det,
-                             gcls, pr) != cm:  # fmt: skip
+        if r == LM37:  # cluster 37: L, or M which goes on to the albedo split
+            gate_open = not has_pv or log_pv > lm37_gate
+            if gate_open and _argmax_class(gmm_of[k], v, n_comp, dim, inputs, log_w, mean, pchol,
+                                           log_det, gcls, pr) != cm:  # fmt: skip
                 p[cl] += t
                 continue
-            r = EMP  # the M part goes on to the albedo split
-        if r == LM37:
             r = EMP
         if r == CORE:
             p[core[k]] += t

@@ -262,21 +262,27 @@ def mixnorm_batch(binned, ref, ref_alpha, ref_mask, n_neighbours, min_bins, tile
 
 
 def plan_tiles(set_id: np.ndarray):
-    """Tiles of ≤ TILE rows with the same observed set; rows of set −1 get a tile each."""
+    """Tiles of ≤ TILE rows with the same observed set; rows of set −1 get a tile each.
+    Returns (tiles (T, TILE) row indices with −1 padding, tile_set (T,))."""
     order = np.argsort(set_id, kind="stable")
     sid = set_id[order]
+    starts = np.flatnonzero(np.r_[True, sid[1:] != sid[:-1]]) if sid.size else np.zeros(0, int)
+    sizes = np.diff(np.r_[starts, sid.size])
     tiles, tile_set = [], []
-    for s in np.unique(sid):
-        rows = order[sid == s]
-        step = 1 if s < 0 else TILE
-        for a in range(0, rows.size, step):
-            t = np.full(TILE, -1, np.int64)
-            t[: min(step, rows.size - a)] = rows[a : a + step]
-            tiles.append(t)
-            tile_set.append(s)
+    for a, size in zip(starts, sizes, strict=True):
+        rows = order[a : a + size]
+        if sid[a] < 0:
+            t = np.full((size, TILE), -1, np.int64)
+            t[:, 0] = rows
+        else:
+            t = np.full((-(-size // TILE)) * TILE, -1, np.int64)
+            t[:size] = rows
+            t = t.reshape(-1, TILE)
+        tiles.append(t)
+        tile_set.append(np.full(t.shape[0], sid[a], np.int64))
     if not tiles:
         return np.full((0, TILE), -1, np.int64), np.zeros(0, np.int64)
-    return np.array(tiles), np.array(tile_set, dtype=np.int64)
+    return np.concatenate(tiles), np.concatenate(tile_set)
 
 
 def set_norms(binned: np.ndarray, ref: np.ndarray, max_sets: int = 64):
