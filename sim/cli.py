@@ -151,4 +151,8 @@ def _summary(report: dict, mission, out: Path, wall_s: float, timing_file: str) 
         f"{dl['bytes_received_on_ground']:,} B on the ground",
         f"report: {out / 'report.json'}",
     ]  # fmt: skip
+    if not obs["taken"]:
+        modes = ", ".join(f"{k} {v / 3600:.1f} h" for k, v in obs["time_in_mode_s"].items())
+        lines.insert(2, "no observation was made: the footprint was never lit within "
+                        f"instrument.max_incidence_deg while surveying (time in mode: {modes})")
     print("\n".join(lines))

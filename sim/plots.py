@@ -70,7 +70,8 @@ def surface_map(mission, rows, path: Path) -> None:
                    vmax=max(len(classes), 1) - 0.5, aspect="auto", interpolation="nearest")  # fmt: skip
     for k, c in enumerate(classes):
         axes[1].plot([], [], "s", color=cmap.colors[k], label=c)
-    axes[1].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7, frameon=False, ncol=2)
+    if classes:
+        axes[1].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7, frameon=False, ncol=2)
     axes[1].set_title(f"onboard class per cell (majority of {sum(sum(v.values()) for v in votes.values())} results; "
                       f"{on_ground} of them on the ground)")
     axes[2].imshow(right, origin="lower", extent=extent, cmap=ListedColormap(["#d62728", "#2ca02c"]),
@@ -189,7 +190,10 @@ def accuracy_plot(report: dict, path: Path) -> None:
     ax.set_ylim(0, 1.1)
     ax.set_xlabel("median band SNR")
     ax.set_ylabel("accuracy vs surface truth")
-    ax.legend(fontsize=7, loc="lower right")
+    if bins:
+        ax.legend(fontsize=7, loc="lower right")
+    else:
+        ax.text(0.5, 0.5, "no classified observations", ha="center", transform=ax.transAxes)
     _save(fig, path)
 
 

@@ -151,3 +151,13 @@ def test_bus_is_typed_and_records():
         bus.read("nope")
     with pytest.raises(BusError, match="already carries"):
         bus.channel("tick", int)
+
+
+def test_a_mission_without_observations_still_reports(tmp_path, capsys):
+    out = tmp_path / "dark"
+    # terminator orbit: the Sun is never within 70° of the zenith under the spacecraft
+    assert main(["run", "--set", "orbit.raan_deg=90", "--duration", "2 h", "--out", str(out)]) == 0
+    assert "no observation was made" in capsys.readouterr().out
+    report = json.loads((out / "report.json").read_text())
+    assert report["observations"]["taken"] == 0 and report["accuracy"]["overall"]["exact"] is None
+    assert len(list((out / "plots").glob("*.png"))) == 5
