@@ -2,7 +2,8 @@
 
 Every file except `timing.json` is a deterministic function of the scenario and seed (the
 determinism test hashes them all). `timing.json` holds what depends on the machine: wall
-time and the achieved speed-up over real time.
+time and the achieved speed-up over real time. Onboard software with a `write_outputs(dir)
+-> [relative paths]` or a `report() -> dict` method adds its own files and report section.
 """
 
 from __future__ import annotations
@@ -74,6 +75,12 @@ def write_run(mission, out_dir: Path, plots: bool = True) -> dict:
     if plots:
         for p in write_plots(mission, rows, report, out_dir / "plots"):
             files.append(f"plots/{p.name}")
+    # hook for richer flight software (e.g. a telemetry archive): its own files and report
+    onboard = mission.extra["onboard"]
+    if hasattr(onboard, "write_outputs"):
+        files += list(onboard.write_outputs(out_dir))
+    if hasattr(onboard, "report"):
+        report["onboard"]["details"] = onboard.report()
     (out_dir / "scenario.toml").write_text(mission.scenario.text, encoding="utf-8")
     report["files"] = sorted(files)
     (out_dir / "report.json").write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
