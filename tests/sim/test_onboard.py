@@ -21,6 +21,7 @@ from firmware.onboard import (
     OnboardLoop,
     ProspectValuer,
     SimpleValuer,
+    Valuation,
     crc16,
     encode_result,
     encode_spectrum,
@@ -214,3 +215,41 @@ def test_a_mission_flies_with_the_prospect_valuer():
     m = fly(duration="3 h", overrides={"spacecraft.computer.value_rule": "prospect"})
     verdicts = {c.verdict for c in m.bus.history("classification")}
     assert "water" in verdicts and type(m.extra["onboard"].valuer).__name__ == "ProspectValuer"
+
+
+class ConstantValuer:
+    """Every result worth the same: downlink in time order (a send-everything baseline)."""
+
+    name = "constant"
+
+    def value_batch(self, wavelength_um, reflectance, error, batch):
+        return [Valuation(0.5, simple_value(batch, i).verdict) for i in range(len(batch))]
+
+
+class FifoLoop(OnboardLoop):
+    """Another onboard software behind the same seam, with its own output file and report."""
+
+    def write_outputs(self, out_dir):
+        (out_dir / "fifo.txt").write_text(f"{self.next_id - 1} products\n")
+        return ["fifo.txt"]
+
+    def report(self):
+        return {"products": self.next_id - 1}
+
+
+def test_the_onboard_software_is_replaceable_behind_the_seam(tmp_path):
+    from sim.mission import default_onboard, run_mission
+    from sim.outputs import write_run
+    from sim.scenario import load_scenario
+
+    def factory(config, classifier):
+        base = default_onboard(config, classifier)
+        return FifoLoop(base.cfg, classifier, ConstantValuer())
+
+    m = run_mission(load_scenario("default", duration="6 h"), onboard_factory=factory)
+    report = write_run(m, tmp_path, plots=False)
+    assert report["onboard"]["software"] == "FifoLoop" and report["onboard"]["valuer"] == "constant"
+    assert report["onboard"]["details"]["products"] == 2 * report["observations"]["classified"]
+    assert "fifo.txt" in report["files"] and (tmp_path / "fifo.txt").exists()
+    sent = [d for d in m.bus.history("downlink") if d.kind == "spectrum"]
+    assert sent and [d.obs_id for d in sent] == sorted(d.obs_id for d in sent)  # time order
