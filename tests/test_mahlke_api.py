@@ -7,6 +7,8 @@ import json
 import numba
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from firmware import mahlke
 from firmware.errors import InputError
@@ -144,3 +146,22 @@ def test_x_complex_without_albedo_is_flagged():
     res = mahlke.classify_spectrum(s)
     assert res.class_sf == "X" and any(f.startswith("albedo_needed") for f in res.flags)
     assert mahlke.classify_spectrum(s, albedo=0.16).class_sf == "M"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.floats(0.3, 2.7), min_size=2, max_size=60, unique=True),
+    st.data(),
+    st.one_of(st.none(), st.floats(0.01, 1.0)),
+)
+def test_any_spectrum_is_classified_or_refused_never_crashes(wavelengths, data, albedo):
+    wl = np.sort(np.array(wavelengths))
+    refl = np.array(data.draw(st.lists(st.one_of(st.floats(1e-3, 50.0), st.just(np.nan), st.just(-1.0)),
+                                       min_size=wl.size, max_size=wl.size)))  # fmt: skip
+    res = mahlke.classify(wl, refl, albedo=albedo)
+    if res.cls is None:
+        assert res.reason and res.probabilities == {}
+    else:
+        assert res.n_bins >= mahlke.MIN_BINS and abs(sum(res.probabilities.values()) - 1) < 1e-9
+        assert all(np.isfinite(res.z)) and np.isfinite(res.log_likelihood)
+    json.dumps(res.to_dict(), allow_nan=False)
