@@ -228,3 +228,13 @@ def test_any_value_for_any_key_gives_a_scenario_or_a_clear_error(key, value):
         load_scenario("default", overrides={key: value})
     except ScenarioError as exc:
         assert exc.key and exc.detail
+
+
+def test_times_may_be_offsets_or_absolute_iso(tmp_path):
+    iso = {"faults": [{"kind": "spectrometer_stuck", "start": "2027-03-01T04:30:00Z", "duration": "10 min"}]}
+    rel = {"faults": [{"kind": "spectrometer_stuck", "start": "4 h 30 min", "duration": "10 min"}]}
+    a = load_scenario(write(tmp_path, BASE), overrides=iso).config["faults"][0]
+    b = load_scenario(write(tmp_path, BASE), overrides=rel).config["faults"][0]
+    assert a["start"] == b["start"] == 4 * NS_PER_H + 30 * 60 * NS_PER_S
+    early = {"faults": [{"kind": "spectrometer_stuck", "start": "2027-02-28T23:00:00Z"}]}
+    assert "before the mission epoch" in str(error_of(write(tmp_path, BASE), overrides=early))
