@@ -4,7 +4,7 @@ Two-body motion about the asteroid's centre (Keplerian, bound orbits; no perturb
 solar radiation pressure and the irregular gravity field are not modelled), the asteroid
 spinning about +z, the Sun and Earth in fixed directions. Eclipses and Earth occultations
 use the body's cylindrical shadow (the Sun's 0.27° radius is ignored: at 35 km from Eros the
-penumbra is ~160 m wide against an 8.5 km body). Because nothing here has state,
+penumbral band is ~330 m wide against an 8.5 km body). Because nothing here has state,
 any module may ask for any time: the orbit module publishes the state each step, the power
 module integrates the solar input over a skipped stretch, the instrument looks ahead for
 the next lit footprint — all from the same numbers, computed once per block of steps.
