@@ -285,21 +285,31 @@ def plan_tiles(set_id: np.ndarray):
     return np.concatenate(tiles), np.concatenate(tile_set)
 
 
+@njit_parallel
+def set_inv_norms(sets, ref):
+    """(M, n_ref): 1/‖ref_o‖ of every reference over each observed set (M, n_bins) bool
+    (NaN where a reference misses a bin of the set; such references are never used)."""
+    n_set = sets.shape[0]
+    out = np.empty((n_set, ref.shape[0]))
+    for s in prange(n_set):
+        for j in range(ref.shape[0]):
+            rr = 0.0
+            for b in range(ref.shape[1]):
+                if sets[s, b]:
+                    rr += ref[j, b] * ref[j, b]
+            out[s, j] = 1.0 / np.sqrt(rr)
+    return out
+
+
 def set_norms(binned: np.ndarray, ref: np.ndarray, max_sets: int = 64):
     """For the `max_sets` commonest sets of observed bins in the batch: 1/‖ref_o‖ of every
-    reference over that set (NaN where it misses a bin). Returns (set_id (N,), (M, n_ref));
-    rows of rarer sets get −1 and compute the norms themselves."""
+    reference over that set. Returns (set_id (N,), (M, n_ref)); rows of rarer sets get −1
+    and compute the norms themselves."""
     from firmware.kernels.mcfa import observed_sets
 
     sets, set_id = observed_sets(binned, max_sets)
     sets = sets[:-1]  # observed_sets appends the all-observed set for the MCFA; not needed here
-    with np.errstate(invalid="ignore", divide="ignore"):
-        inv = (
-            np.stack([1.0 / np.sqrt((ref[:, s] ** 2).sum(axis=1)) for s in sets])
-            if len(sets)
-            else np.empty((0, ref.shape[0]))
-        )
-    return set_id, np.ascontiguousarray(inv)
+    return set_id, set_inv_norms(np.ascontiguousarray(sets), ref)
 
 
 def normalise(binned: np.ndarray, model, n_neighbours: int, min_bins: int, ref_mask=None,
