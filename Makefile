@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/assay classify seeds/examples/*
+	$(BIN)/assay run default
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
