@@ -163,9 +163,41 @@ def test_bad_albedo_value_and_missing_file_exit_2(tmp_path, capsys):
     assert f"{missing}: cannot open file" in capsys.readouterr().err
 
 
-def test_albedo_with_bus_demeo_only_prints_a_note(capsys):
-    assert main(["classify", PSYCHE, "--albedo", "0.2"]) == 0
-    assert "used by the Mahlke taxonomy only" in capsys.readouterr().err
+def test_albedo_with_bus_demeo_feeds_the_metal_verdict(capsys):
+    assert main(["classify", PSYCHE, "--format", "json", "--mc", "0"]) == 0
+    without = json.loads(capsys.readouterr().out)[0]["prospect"]["metal"]["likelihood"]
+    assert main(["classify", PSYCHE, "--albedo", "0.15", "--format", "json", "--mc", "0"]) == 0
+    out = json.loads(capsys.readouterr().out)[0]["prospect"]["metal"]
+    assert (without, out["likelihood"]) == ("moderate", "high") and "albedo" in out["reason"]
+
+
+def test_every_record_carries_bands_mineralogy_and_prospect(capsys):
+    assert main(["classify", PSYCHE, NIR_ONLY, "--taxonomy", "all", "--format", "json",
+                 "--mc", "8"]) == 0  # fmt: skip
+    for rec in json.loads(capsys.readouterr().out):
+        assert {"bands", "mineralogy", "prospect"} <= set(rec)
+        assert {"water", "metal", "silicates", "score", "evidence"} <= set(rec["prospect"])
+    assert main(["classify", PSYCHE, NIR_ONLY, "--format", "csv", "--mc", "0"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert rows[1]["band1_centre_um"] and rows[1]["silicates"] in ("possible", "moderate", "high")
+    assert main(["classify", PSYCHE]) == 0
+    assert "W:no M:mod S:no" in capsys.readouterr().out
+
+
+def test_geometry_options_reach_the_corrections(capsys):
+    assert main(["classify", NIR_ONLY, "--format", "json", "--mc", "0", "--phase-angle", "30",
+                 "--heliocentric-au", "2.5", "--albedo", "0.25"]) == 0  # fmt: skip
+    m = json.loads(capsys.readouterr().out)[0]["mineralogy"]
+    assert m["phase"]["phase_angle_deg"] == 30.0
+    assert m["temperature"]["heliocentric_distance_au"] == 2.5
+    assert 150 < m["temperature"]["temperature_k"] < 200
+
+
+@pytest.mark.parametrize("bad", [["--phase-angle", "200"], ["--temperature", "-3"],
+                                 ["--heliocentric-au", "0"], ["--mc", "-1"]])  # fmt: skip
+def test_bad_geometry_options_exit_2_naming_the_option(capsys, bad):
+    assert main(["classify", PSYCHE, *bad]) == 2
+    assert bad[0] in capsys.readouterr().err
 
 
 def test_mahlke_and_all_csv_and_table_formats(capsys):
