@@ -3,6 +3,7 @@
     from firmware import read_spectra, classify, classify_batch
     spectrum = read_spectra("a000004.sp02.txt")[0]
     result = classify(spectrum.wavelength_um, spectrum.reflectance)   # result.cls == "V"
+    verdict = assess_spectrum(spectrum, bus_demeo=result).to_dict()   # bands, mineralogy, prospect
 
 Names are resolved lazily so that importing a sub-module (e.g. the board harness or the
 flight executive) does not load numba.
@@ -20,6 +21,13 @@ _EXPORTS = {
     "classify_spectrum": ("firmware.busdemeo", "classify_spectrum"),
     "BusDeMeoResult": ("firmware.busdemeo", "BusDeMeoResult"),
     "SpectrumReadError": ("firmware.errors", "SpectrumReadError"),
+    "classify_mahlke": ("firmware.mahlke", "classify"),
+    "classify_batch_mahlke": ("firmware.mahlke", "classify_batch"),
+    "MahlkeResult": ("firmware.mahlke", "MahlkeResult"),
+    "analyse_bands": ("firmware.bands", "analyse"),
+    "analyse_bands_batch": ("firmware.bands", "analyse_batch"),
+    "assess": ("firmware.assessment", "assess"),
+    "assess_spectrum": ("firmware.assessment", "assess_spectrum"),
 }
 
 __all__ = sorted(_EXPORTS)
