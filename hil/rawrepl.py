@@ -97,6 +97,15 @@ class RawRepl:
         self.in_raw = True
         if soft_reset:
             self.soft_reset()
+            return
+        # Older firmware (the 2017 micro:bit) turns every 0x03 into a *pending*
+        # KeyboardInterrupt, even at the prompt: our Ctrl-Cs would hit the next command.
+        # A no-op absorbs it (mpremote gets the same effect from its soft reset).
+        try:
+            self.exec("pass")
+        except RawReplError as exc:
+            if "KeyboardInterrupt" not in str(exc):
+                raise
 
     def soft_reset(self) -> None:
         """Ctrl-D on an empty raw-REPL line: the board restarts and comes back to the raw REPL."""

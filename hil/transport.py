@@ -222,5 +222,7 @@ def open_transport(port: str, *, baud: int = DEFAULT_BAUD, **overrides) -> Trans
     except TransportError:
         board.stop()
         raise
-    # The emulated nRF51 UART has no flow control: paced writes (hil.md §3.1).
-    return Transport(ser, spec, board, chunk_size=16, chunk_gap_s=0.02, baud=baud)
+    # The emulated nRF51 UART has no flow control: paced writes. hil.md §3.1 found 16 B per
+    # 20 ms safe and 256 B at once corrupt; 64 B per 10 ms corrupted a 8 KB flash here once
+    # (caught by the sha256 check); 32 B per 10 ms is ~3 KB/s.
+    return Transport(ser, spec, board, chunk_size=32, chunk_gap_s=0.01, baud=baud)

@@ -1,18 +1,10 @@
 """Fixed-point Bus-DeMeo classifier for MicroPython boards (also runs on CPython, bit-exact).
 
-The host's float pipeline (`firmware.kernels.demeo.classify_one`) in integers: hold missing
-grid ends, normalise at 0.55 µm, least-squares slope, divide out the slope line, project on
-the five PC′ eigenvectors, walk the decision tree (thresholds from the generated table in
-`assay_model`), break the A/D and C/X ties by correlation with slope-removed templates, and
-fall back to the nearest C/X template (χ²) when the tree is indeterminate (`assay_tpl`).
-
-Why integers: a board without an FPU (and a micro:bit with single-precision floats) gives the
-same answer as CPython here, bit for bit, so the host can predict every board answer exactly.
-Formats (value = integer / 2^Q): reflectance Q14, slope and PC′ Q24. Intermediates stay
-within MicroPython's 31-bit small integers (no heap allocation) for normalised reflectance
-below 4 and slopes below 1.6 µm⁻¹ — every developer spectrum; beyond that MicroPython
-promotes to long integers, still exact. Written for MicroPython 1.9 and later (the micro:bit
-firmware): no f-strings, no keyword arguments to builtins.
+`assay_core` (normalise, slope, PCA, tree) plus what the host's `classify_one` does around
+the tree: the thermal-tail test before the slope (firmware.kernels.thermal), the A/D and C/X
+tie-breaks by correlation with slope-removed templates, and the nearest C/X template (χ²)
+when the tree is indeterminate — with the tables of `assay_tpl`. See assay_core for the
+number formats and why integers.
 """
 
 # ruff: noqa: UP031 — MicroPython 1.9 (the micro:bit firmware) has no f-strings
@@ -23,29 +15,39 @@ except ImportError:
     import struct
 
 if "." in __name__:  # CPython: imported as firmware.board.assay_bdm
+    from . import assay_core as C
     from . import assay_model as M
+    from . import assay_tree as T
 else:  # on the board: flat modules
+    import assay_core as C
     import assay_model as M
+    import assay_tree as T
 
-# status codes (0–4 as firmware.kernels.demeo; 5, 6 are board-only)
-OK, NO_COVERAGE, BAD_NORMALISATION = 0, 1, 2
-OUT_OF_RANGE = 5  # the slope line crosses zero on the grid (slope < −0.52 µm⁻¹), or inf input
-NO_TEMPLATES = 6  # the tree needs a tie-break or fallback but assay_tpl is not on the board
-INT16_MISSING = -32768
+OK, NO_COVERAGE, BAD_NORMALISATION = C.OK, C.NO_COVERAGE, C.BAD_NORMALISATION
+OUT_OF_RANGE, NO_TEMPLATES, INT16_MISSING = C.OUT_OF_RANGE, C.NO_TEMPLATES, C.INT16_MISSING
+rdiv = C.rdiv
+normalise_int, fill_edges = C.normalise_int, C.fill_edges
+slope_q24, remove_slope, pc_scores = C.slope_q24, C.remove_slope, C.pc_scores
+ONE = C.ONE
 
-ONE = 1 << M.Q_R
-Q_LINE = 20  # the slope line 1 + slope·(λ − 0.55 µm), Q20
-ONE_LINE = 1 << Q_LINE
-SHIFT_PC = 2 * M.Q_R - M.Q_PC  # Q28 products → Q24 scores
-# 41-point grid: x = 0.45 µm + i·0.05 µm. Σ(i − 20)² = 5740, so the LSQ slope in µm⁻¹ is
-# Σ(i − 20)·r_i / (5740 · 0.05) = Σ(i − 20)·r_i / 287.
-CENTRE = (M.N_GRID - 1) // 2
-STEP_INV = 20  # 1 / 0.05 µm
-SLOPE_DEN = sum((i - CENTRE) * (i - CENTRE) for i in range(M.N_GRID)) // STEP_INV
 
-EIG = struct.unpack("<%di" % (len(M.EIG) // 4), M.EIG)
-MEAN = struct.unpack("<%di" % (len(M.MEAN) // 4), M.MEAN)
-N_COEF = len(MEAN)
+def _round(x):
+    return int(x + 0.5) if x >= 0 else -int(0.5 - x)
+
+
+def normalise_float(f):
+    """Floats on the grid (NaN = no data) → (status, Q14 normalised reflectance, filled)."""
+    v = [None if x != x else x for x in f]
+    filled = fill_edges(v)
+    if filled < 0:
+        return NO_COVERAGE, None, 0
+    r55 = v[M.I055]
+    if not r55 > 0:
+        return BAD_NORMALISATION, None, filled
+    try:
+        return OK, [_round(x / r55 * ONE) for x in v], filled
+    except (OverflowError, ValueError):
+        return OUT_OF_RANGE, None, filled
 
 _tpl = None
 
@@ -89,137 +91,6 @@ def _templates():
               Rows(t.TH_THR, nt)[0], Rows(t.TH_INV, nt)[0], t.TH_TEMPS_K)  # fmt: skip
         _tpl = (hat, cx, th)
     return _tpl
-
-
-def rdiv(a, b):
-    """a / b rounded half up, for b > 0 (floor division, the same on every port)."""
-    return (a + (b >> 1)) // b
-
-
-def fill_edges(v):
-    """Hold the edge value over at most MAX_EDGE_STEPS missing (None) points at either end.
-
-    In place. Returns the number of points filled, or −1 if a gap remains."""
-    n = len(v)
-    first = -1
-    last = -1
-    for i in range(n):
-        if v[i] is not None:
-            if first < 0:
-                first = i
-            last = i
-    if first < 0 or first > M.MAX_EDGE_STEPS or n - 1 - last > M.MAX_EDGE_STEPS:
-        return -1
-    for i in range(first):
-        v[i] = v[first]
-    for i in range(last + 1, n):
-        v[i] = v[last]
-    for x in v:
-        if x is None:
-            return -1
-    return first + n - 1 - last
-
-
-def normalise_int(q):
-    """Integers on the grid (any common scale; INT16_MISSING = no data) → (status, Q14, filled)."""
-    v = [None if x == INT16_MISSING else x for x in q]
-    filled = fill_edges(v)
-    if filled < 0:
-        return NO_COVERAGE, None, 0
-    r55 = v[M.I055]
-    if r55 <= 0:
-        return BAD_NORMALISATION, None, filled
-    half = r55 >> 1
-    return OK, [((x << M.Q_R) + half) // r55 for x in v], filled
-
-
-def _round(x):
-    return int(x + 0.5) if x >= 0 else -int(0.5 - x)
-
-
-def normalise_float(f):
-    """Floats on the grid (NaN = no data) → (status, Q14 normalised reflectance, filled)."""
-    v = [None if x != x else x for x in f]
-    filled = fill_edges(v)
-    if filled < 0:
-        return NO_COVERAGE, None, 0
-    r55 = v[M.I055]
-    if not r55 > 0:
-        return BAD_NORMALISATION, None, filled
-    try:
-        return OK, [_round(x / r55 * ONE) for x in v], filled
-    except (OverflowError, ValueError):
-        return OUT_OF_RANGE, None, filled
-
-
-def slope_q24(rn):
-    """Unconstrained least-squares slope of Q14 reflectance vs wavelength, µm⁻¹ in Q24."""
-    s = 0
-    for i in range(M.N_GRID):
-        s += (i - CENTRE) * rn[i]
-    a, rem = divmod(s, SLOPE_DEN)
-    return (a << (M.Q_PC - M.Q_R)) + rdiv(rem << (M.Q_PC - M.Q_R), SLOPE_DEN)
-
-
-def remove_slope(rn, slope):
-    """r′_i = r_i / (1 + slope·(λ_i − 0.55 µm)), Q14; None if the line is ≤ 0 somewhere.
-
-    The line is held in Q20 (a Q14 line alone would add a systematic 3e-5 relative error to
-    every r′); the quotient is a two-step long division so no step exceeds 31 bits."""
-    out = []
-    den_scale = STEP_INV << (M.Q_PC - Q_LINE)
-    for i in range(M.N_GRID):
-        d = ONE_LINE + rdiv(slope * (i - M.I055), den_scale)
-        if d <= 0:
-            return None
-        a, rem = divmod(rn[i] << M.Q_R, d)  # r·2^14/d = r′_q14 / 2^(Q_LINE − Q_R)
-        out.append((a << (Q_LINE - M.Q_R)) + rdiv(rem << (Q_LINE - M.Q_R), d))
-    return out
-
-
-def pc_scores(rp):
-    """PC′1..5 = Σ_j e_kj·(r′_j − mean_j) over the grid without 0.55 µm, Q24 (Q28 sums)."""
-    d = [rp[i] - MEAN[j] for j, i in enumerate(i for i in range(M.N_GRID) if i != M.I055)]
-    out = []
-    for k in range(M.N_PC):
-        acc = -M.PC_CORR[k]
-        base = k * N_COEF
-        for j in range(N_COEF):
-            acc += EIG[base + j] * d[j]
-        out.append((acc + (1 << (SHIFT_PC - 1))) >> SHIFT_PC)
-    return out
-
-
-def _holds(x, op, t):
-    if op == 0:
-        return x < t
-    if op == 1:
-        return x <= t
-    if op == 2:
-        return x > t
-    if op == 3:
-        return x >= t
-    return x != 0
-
-
-def walk(rules, v):
-    """First firing rule's action: class code (int), tie-break pair (c1, c2), or None."""
-    for conds, action in rules:
-        ok = True
-        for j in range(0, len(conds), 3):
-            if not _holds(v[conds[j]], conds[j + 1], conds[j + 2]):
-                ok = False
-                break
-        if not ok:
-            continue
-        if type(action) is int:
-            return action
-        if type(action[0]) is int:
-            return action
-        found = walk(action, v)
-        if found is not None:
-            return found
-    return None
 
 
 def better(rp, c1, c2, rows):
@@ -338,11 +209,7 @@ def classify_norm(rn, flags, filled=0):
     if rp is None:
         return OUT_OF_RANGE, -1, False, False, filled, s, None, thermal
     pc = pc_scores(rp)
-    p1, p2 = pc[0], pc[1]
-    shift = M.Q_PC - M.Q_R
-    v = (p1, p2, pc[2], pc[3], pc[4], s, rn[0] << shift, p1 + 3 * p2, 3 * p1 - p2,
-         flags & 1, flags & 2, flags & 4)  # fmt: skip
-    action = walk(M.TREE, v)
+    action = T.walk(T.TREE, T.tree_vars(pc, s, rn[0], flags))
     indet = action is None
     if type(action) is int:
         cls = action % M.W_FLAG

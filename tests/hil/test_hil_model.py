@@ -29,16 +29,49 @@ def test_generated_modules_are_up_to_date():
             f"{path.name} is stale: run `python -m hil.build_model` and commit it")
 
 
-def _ints(blob: bytes) -> np.ndarray:
-    return np.array(struct.unpack(f"<{len(blob) // 4}i", blob))
+def _ints(blob: bytes, size: int = 4) -> np.ndarray:
+    code = {2: "h", 4: "i"}[size]
+    return np.array(struct.unpack(f"<{len(blob) // size}{code}", blob))
+
+
+def test_core_number_formats_match_the_model():
+    """assay_core folds its formats into const() (no RAM on a micro:bit): they must be the
+    model's, and the grid must be the one its slope constant 287 is derived for."""
+    from firmware.board import assay_core as C
+    from firmware.board import assay_tree
+
+    assert (C._Q_R, C._Q_PC, C._N, C._I055) == (assay_model.Q_R, assay_model.Q_PC,
+                                                  assay_model.N_GRID, assay_model.I055)  # fmt: skip
+    assert assay_tree._R045_SHIFT == assay_model.Q_PC - assay_model.Q_R
+    i = np.arange(C._N)
+    assert C._CENTRE == (C._N - 1) // 2 and C._SLOPE_DEN * C._STEP_INV == np.sum((i - C._CENTRE) ** 2)
+    assert np.allclose(load_demeo_model().grid_um, 0.45 + i / C._STEP_INV)
+
+
+def test_no_board_module_reads_another_modules_private_consts():
+    """`_NAME = const(...)` is folded away on MicroPython: reading `C._NAME` from another
+    module works on CPython and fails on the board."""
+    import ast
+    from pathlib import Path
+
+    import firmware.board
+
+    aliases = {"C", "M", "T", "bdm", "fr", "model"}
+    bad = []
+    for path in Path(firmware.board.__file__).parent.glob("assay_*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                    and node.value.id in aliases and node.attr.startswith("_")):  # fmt: skip
+                bad.append(f"{path.name}:{node.lineno} {node.value.id}.{node.attr}")
+    assert not bad, bad
 
 
 def test_quantised_constants_are_the_published_ones():
     m = load_demeo_model()
     assert assay_model.SOURCE_CHECKSUM == m.checksum
-    eig = _ints(assay_model.EIG).reshape(5, 40) / 2**14
+    eig = _ints(assay_model.EIG, 2).reshape(5, 40) / 2**14
     assert np.abs(eig - m.eigenvectors).max() <= 2**-15
-    mean = _ints(assay_model.MEAN) / 2**14
+    mean = _ints(assay_model.MEAN, 2) / 2**14
     assert np.abs(mean - m.data_mean).max() <= 2**-15
     loss = (np.array(assay_model.PC_CORR) / 2**28) - (eig @ (m.data_mean - mean))
     assert np.abs(loss).max() < 2**-27
