@@ -141,8 +141,10 @@ def cmd_check(args) -> int:
     from firmware.errors import AssayError
     from hil.dut import BoardClassifier
     from hil.parity import compare, grid_inputs, visnir_files
+    from hil.transport import parse_port
 
     try:
+        parse_port(args.port)  # a bad port string fails before the spectra are read
         files = visnir_files(args.spectra, args.limit)
         r41, detected, names = grid_inputs(files)
         with BoardClassifier(args.port, mpy=args.mpy, fmt=args.fmt) as bc:
