@@ -26,10 +26,11 @@ from firmware.kernels.features import (
     FEATURE_GRID_UM,
     FEATURE_NAMES,
     FEATURE_RESAMPLE_HALF_WIDTH_UM,
+    feature_grams,
     feature_model,
 )
-from firmware.kernels.pipeline import bus_demeo_pipeline
-from firmware.kernels.resample import resample_plan
+from firmware.kernels.pipeline import bus_demeo_pipeline, coverage_one
+from firmware.kernels.resample import resample_taps
 from firmware.kernels.thermal import thermal_model
 from firmware.taxonomy import CLASS_NAMES, DEMEO_GRID_UM, complex_of, load_demeo_model
 
@@ -256,6 +257,68 @@ def _validate(wavelength_um, reflectance, error):
     return wl, np.ascontiguousarray(refl), error
 
 
+@dataclass(frozen=True)
+class AxisPlan:
+    """What a shared wavelength axis fixes for every row without a missing value: the sparse
+    resampling maps to the 41-point grid (grid ends held at the edge value, MAX_EDGE_STEPS)
+    and to the fine feature grid, whether such a row is classifiable at all (`block_ok`:
+    coverage, gaps, sample count), whether its grid ends were held, and which feature
+    windows it covers. Rows with missing values do not use it."""
+
+    taps41: np.ndarray
+    w41: np.ndarray
+    taps_fine: np.ndarray
+    w_fine: np.ndarray
+    block_ok: bool
+    edge_filled: bool
+    windows_ok: np.ndarray
+
+
+def axis_plan(wavelength_um: np.ndarray) -> AxisPlan:
+    """The `AxisPlan` of an ascending float64 axis (µm); cached for repeated calls."""
+    return _axis_plan(wavelength_um.tobytes())
+
+
+@lru_cache(maxsize=16)
+def _axis_plan(key: bytes) -> AxisPlan:
+    wl = np.frombuffer(key, dtype=np.float64)
+    grid = DEMEO_GRID_UM
+    taps, w, valid = resample_taps(wl, grid, GRID_HALF_WIDTH_UM)
+    tf, wf, vf = resample_taps(wl, FEATURE_GRID_UM, FEATURE_RESAMPLE_HALF_WIDTH_UM)
+    ok = bool(valid.any())
+    filled = False
+    if ok:
+        first, last = np.flatnonzero(valid)[[0, -1]]
+        ok = first <= MAX_EDGE_STEPS and grid.size - 1 - last <= MAX_EDGE_STEPS and valid[first : last + 1].all()
+        taps[:first], w[:first] = taps[first], w[first]
+        taps[last + 1 :], w[last + 1 :] = taps[last], w[last]
+        filled = bool(first > 0 or last < grid.size - 1)
+        _first, _last, gap, _count = coverage_one(wl, np.ones_like(wl), grid[0], grid[-1])
+        ok = ok and gap <= MAX_GAP_UM and wl.size >= MIN_POINTS
+    starts, lengths = feature_model()[:2]
+    win_ok = np.array([bool(vf[s : s + n].all()) for s, n in zip(starts, lengths, strict=True)])
+    return AxisPlan(taps, w, tf, wf, ok, filled, win_ok)
+
+
+def _run_pipeline(wavelength_um, reflectance, error, k_min_depth: float, all_chi2: bool):
+    wl, refl, error = _validate(wavelength_um, reflectance, error)
+    model, tmpl_sr, inv_var = _kernel_constants()
+    has_err = error is not None
+    err = error if has_err else np.empty((0, 0))
+    plan = axis_plan(wl)
+    starts, lengths, pinv, vander, mid, half, centre, tol = feature_model()
+    return bus_demeo_pipeline(
+        wl, refl, err, has_err,
+        model.grid_um, GRID_HALF_WIDTH_UM, FEATURE_GRID_UM, FEATURE_RESAMPLE_HALF_WIDTH_UM,
+        plan.taps41, plan.w41, plan.taps_fine, plan.w_fine, plan.block_ok, plan.edge_filled,
+        plan.windows_ok, starts, lengths, pinv, vander, feature_grams(), mid, half, centre, tol,
+        model.eigenvectors, model.data_mean, model.template_mean, model.template_sigma,
+        inv_var, tmpl_sr, *thermal_model(model.grid_um),
+        float(k_min_depth), MAX_EDGE_STEPS, MAX_GAP_UM, MIN_POINTS, all_chi2,
+        n_chunks_for(refl.shape[0]),
+    )  # fmt: skip
+
+
 def classify_batch(wavelength_um, reflectance, error=None, *, k_min_depth: float = K_MIN_DEPTH) -> BatchResult:
     """Classify (N, B) spectra sharing the wavelength axis `wavelength_um` (B,) in µm.
 
@@ -263,25 +326,38 @@ def classify_batch(wavelength_um, reflectance, error=None, *, k_min_depth: float
     it is (no whole-array upcast); one fused kernel does every step. `k_min_depth`: the depth
     from which the tree counts a 0.9 µm band (validation only; keep the default).
     """
-    wl, refl, error = _validate(wavelength_um, reflectance, error)
-    model, tmpl_sr, inv_var = _kernel_constants()
-    has_err = error is not None
-    err = error if has_err else np.empty((0, 0))
-    cls, w, slope, pc, chi2, feats, status, edge, indet, cov, thermal = bus_demeo_pipeline(
-        wl, refl, err, has_err,
-        model.grid_um, GRID_HALF_WIDTH_UM, FEATURE_GRID_UM, FEATURE_RESAMPLE_HALF_WIDTH_UM,
-        *resample_plan(wl, model.grid_um, GRID_HALF_WIDTH_UM),
-        *resample_plan(wl, FEATURE_GRID_UM, FEATURE_RESAMPLE_HALF_WIDTH_UM),
-        *feature_model(),
-        model.eigenvectors, model.data_mean, model.template_mean, model.template_sigma,
-        inv_var, tmpl_sr, *thermal_model(model.grid_um),
-        float(k_min_depth), MAX_EDGE_STEPS, MAX_GAP_UM, MIN_POINTS, n_chunks_for(refl.shape[0]),
-    )  # fmt: skip
+    cls, w, slope, pc, chi2, feats, status, edge, indet, cov, thermal = _run_pipeline(
+        wavelength_um, reflectance, error, k_min_depth, True
+    )
     return BatchResult(
         class_index=cls, w=w, slope=slope, pc=pc, chi2=chi2, features=feats, status=status,
         tree_indeterminate=indet, edge_filled=edge, first_um=cov[:, 0], last_um=cov[:, 1],
         thermal=thermal,
     )  # fmt: skip
+
+
+@dataclass
+class ClassBatch:
+    """The classes-only result of `classify_classes`: what the class depends on."""
+
+    class_index: np.ndarray  # (N,) int64, −1 = not classified (see status)
+    w: np.ndarray  # (N,) bool
+    status: np.ndarray  # (N,) int64, K.OK or a reason code
+    slope: np.ndarray  # (N,) µm⁻¹
+    pc: np.ndarray  # (N, 5)
+
+    def labels(self) -> list[str | None]:
+        return [None if c < 0 else CLASS_NAMES[c] + ("w" if w else "") for c, w in zip(self.class_index, self.w, strict=True)]
+
+
+def classify_classes(wavelength_um, reflectance, error=None) -> ClassBatch:
+    """The Bus-DeMeo stage alone: (N, B) spectra → class, w, status, slope and PCs, the same
+    values as `classify_batch`, without the template χ² of spectra whose tree branch does not
+    need them (only an indeterminate tree falls back on them). For surveys that want classes."""
+    cls, w, slope, pc, _chi2, _f, status, _e, _i, _c, _t = _run_pipeline(
+        wavelength_um, reflectance, error, K_MIN_DEPTH, False
+    )
+    return ClassBatch(cls, w, status, slope, pc)
 
 
 def classify_grid(r41, detected, error41=None) -> BatchResult:

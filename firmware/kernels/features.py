@@ -210,3 +210,138 @@ def measure_features(fine, starts, lengths, pinv, vander, mid, half, centre, tol
         coef = np.empty(2 * pinv.shape[2])
         features_one(fine[i], starts, lengths, pinv, vander, mid, half, centre, tol, coef, out[i])
     return out
+
+
+# rows of the scratch array of `features_block`
+_Y0, _Y1, _SL, _RR, _C0, _V0, _BEST, _TBEST, _T, _TC, _ACTIVE = 0, 1, 2, 3, 4, 9, 10, 11, 12, 13, 14
+BLOCK_SCRATCH_ROWS = 15
+
+
+@lru_cache(maxsize=1)
+def feature_grams():
+    """(F, 5, 5) Gram matrices VᵀV of the feature windows' design matrices."""
+    _starts, lengths, _pinv, vander, *_ = feature_model()
+    return np.ascontiguousarray(
+        np.stack([vander[f, : lengths[f]].T @ vander[f, : lengths[f]] for f in range(len(lengths))])
+    )
+
+
+@njit_serial
+def features_block(fine_t, ns, win_ok, starts, lengths, pinv, vander, grams, mid, half, centre,
+                   tol, work, out):  # fmt: skip
+    """`features_one` on a block of spectra stored transposed: fine_t[grid point, spectrum].
+
+    Every loop runs across the block's `ns` spectra, so it vectorises (SIMD) and each spectrum
+    still sees the very same sequence of operations as in `features_one`. For complete rows on
+    a shared axis whether a window holds a missing point is the same for every spectrum:
+    `win_ok` (F,) says it; `grams` (F, 5, 5) = VᵀV of each window (`feature_grams`). `work` is scratch (BLOCK_SCRATCH_ROWS, ≥ ns); writes out[f, c, s]
+    (F, 4, ≥ ns): depth, centre µm, σ_depth, detected.
+    """
+    n_par = pinv.shape[2]
+    a = ANCHOR_POINTS
+    step = 2.0 / (N_COARSE - 1)
+    y0, y1, sl, rr = work[_Y0], work[_Y1], work[_SL], work[_RR]
+    c0, c1, c2, c3, c4 = work[_C0], work[_C0 + 1], work[_C0 + 2], work[_C0 + 3], work[_C0 + 4]
+    v0 = work[_V0]
+    best, tbest, tt, tc, active = work[_BEST], work[_TBEST], work[_T], work[_TC], work[_ACTIVE]
+    for f in range(starts.shape[0]):
+        if not win_ok[f]:
+            for c in range(4):
+                for s in range(ns):
+                    out[f, c, s] = np.nan
+            continue
+        st = starts[f]
+        n = lengths[f]
+        t0 = 0.0
+        t1 = 0.0
+        for j in range(a):
+            t0 += vander[f, j, 1]
+            t1 += vander[f, n - a + j, 1]
+        t0 /= a
+        t1 /= a
+        for s in range(ns):
+            y0[s] = 0.0
+            y1[s] = 0.0
+        for j in range(a):
+            for s in range(ns):
+                y0[s] += fine_t[st + j, s]
+                y1[s] += fine_t[st + n - a + j, s]
+        for s in range(ns):
+            y0[s] /= a
+            y1[s] /= a
+            sl[s] = (y1[s] - y0[s]) / (t1 - t0)
+            rr[s] = 0.0
+        for r_ in range(5):
+            acc = work[_C0 + r_]
+            for s in range(ns):
+                acc[s] = 0.0
+        for j in range(n):
+            dt = vander[f, j, 1] - t0
+            pj = pinv[f, j]
+            p0, p1, p2, p3, p4 = pj[0], pj[1], pj[2], pj[3], pj[4]
+            row = fine_t[st + j]
+            for s in range(ns):
+                r = row[s] / (y0[s] + sl[s] * dt)
+                rr[s] += r * r
+                c0[s] += p0 * r
+                c1[s] += p1 * r
+                c2[s] += p2 * r
+                c3[s] += p3 * r
+                c4[s] += p4 * r
+        # Vᵀr = (VᵀV) c for the least-squares c, so the explained sum of squares cᵀVᵀr is
+        # cᵀ(VᵀV)c: five accumulators instead of ten (`features_one` sums Vᵀr directly)
+        gram = grams[f]
+        for s in range(ns):
+            q = 0.0
+            for m in range(5):
+                cm = work[_C0 + m, s]
+                q += cm * (gram[m, 0] * c0[s] + gram[m, 1] * c1[s] + gram[m, 2] * c2[s]
+                           + gram[m, 3] * c3[s] + gram[m, 4] * c4[s])  # fmt: skip
+            v0[s] = q
+        # minimum of the fitted polynomial: coarse scan, then Newton on p′ = 0 (_poly_min)
+        for s in range(ns):
+            best[s] = np.inf
+            tbest[s] = -1.0
+        # (written with selects, not branches, so that the loops over spectra vectorise)
+        for k in range(N_COARSE):
+            t = -1.0 + k * step
+            for s in range(ns):
+                v = (((c4[s] * t + c3[s]) * t + c2[s]) * t + c1[s]) * t + c0[s]
+                better = v < best[s]
+                best[s] = v if better else best[s]
+                tbest[s] = t if better else tbest[s]
+        for s in range(ns):
+            tt[s] = tbest[s]
+            tc[s] = tbest[s]
+            active[s] = 1.0 if -1.0 < tbest[s] < 1.0 else 0.0
+        for _ in range(NEWTON_STEPS):
+            for s in range(ns):
+                t = tt[s]
+                d1 = ((4.0 * c4[s] * t + 3.0 * c3[s]) * t + 2.0 * c2[s]) * t + c1[s]
+                d2 = (12.0 * c4[s] * t + 6.0 * c3[s]) * t + 2.0 * c2[s]
+                go = active[s] != 0.0 and d2 > 0.0
+                t = min(tc[s] + step, max(tc[s] - step, t - d1 / d2)) if go else t
+                v = (((c4[s] * t + c3[s]) * t + c2[s]) * t + c1[s]) * t + c0[s]
+                better = go and v < best[s]
+                best[s] = v if better else best[s]
+                tbest[s] = t if better else tbest[s]
+                tt[s] = t
+                active[s] = 1.0 if go else 0.0
+        for s in range(ns):
+            ss = rr[s] - v0[s]
+            rms = np.sqrt(max(ss, 0.0) / max(n - n_par, 1))
+            depth = 1.0 - best[s]
+            sigma = rms * np.sqrt(n_par / n)
+            centre_um = mid[f] + half[f] * tbest[s]
+            interior = -1.0 < tbest[s] < 1.0
+            detected = (
+                interior
+                and abs(centre_um - centre[f]) <= tol[f]
+                and depth >= MIN_DEPTH
+                and depth >= DEPTH_N_SIGMA * sigma
+            )
+            bad = not (y0[s] > 0.0 and y1[s] > 0.0)
+            out[f, 0, s] = np.nan if bad else depth
+            out[f, 1, s] = np.nan if bad else centre_um
+            out[f, 2, s] = np.nan if bad else sigma
+            out[f, 3, s] = np.nan if bad else (1.0 if detected else 0.0)

@@ -1,10 +1,14 @@
 """The fused Bus-DeMeo pipeline: raw (N, B) spectra → class, in one pass over the input.
 
-Per spectrum, on per-chunk scratch buffers (nothing allocated per spectrum, no (N, G)
-intermediates): copy the row to float64 marking ≤ 0 as missing → coverage → binned resample
-to the 41-point grid and to the fine feature grid → e/h/k features → normalise, thermal
-tail, slope, PCs, template χ², tree. The stage kernels (resample_binned, measure_features, classify_grid) run
-the very same per-spectrum functions; this one only chains them.
+Rows without a missing value (the survey case) are gathered into blocks of BLOCK spectra
+stored transposed (grid point × spectrum): each row is resampled once by a branch-free
+sparse map (`resample_taps`) straight into its column of the 41-point and of the fine
+feature grid, then features (`features_block`) and the Bus-DeMeo steps (`grid_block`) run
+with SIMD across the block's spectra. A row with a missing value (≤ 0 or NaN), or every row
+when the shared axis itself does not cover the grid, takes the per-spectrum path
+(`_one_spectrum`): coverage → binned resample with holes → `features_one` → `classify_one`.
+Both paths do the same arithmetic per spectrum. Nothing is allocated per spectrum; scratch
+is per chunk of the parallel loop.
 """
 
 from __future__ import annotations
@@ -13,8 +17,12 @@ import numpy as np
 
 from firmware._jit import njit_parallel, njit_serial, prange
 from firmware.kernels.demeo import FK, GAP, INDETERMINATE, OK, TOO_FEW, classify_one
-from firmware.kernels.features import features_one
-from firmware.kernels.resample import _resample_binned_one, resample_planned_one
+from firmware.kernels.demeo_block import BLOCK_SCRATCH_ROWS, grid_block
+from firmware.kernels.features import BLOCK_SCRATCH_ROWS as F_ROWS
+from firmware.kernels.features import features_block, features_one
+from firmware.kernels.resample import _resample_binned_one
+
+BLOCK = 32  # spectra per SIMD block: 4 AVX-512 / 8 AVX2 vectors of float64, scratch in L1/L2
 
 
 @njit_serial
@@ -41,33 +49,117 @@ def coverage_one(wavelength_um, row, lo_um, hi_um):
     return first, last, gap, count
 
 
+
+
+@njit_serial
+def _one_spectrum(i, wavelength_um, row, count, error, has_err, grid, half_width_um,
+                  fine_grid, fine_half_width_um, f_starts, f_lengths, f_pinv, f_vander, f_mid,
+                  f_half, f_centre, f_tol, eig, mean, tmpl_mean, tmpl_sigma, tmpl_inv_var,
+                  tmpl_sr, th_table, th_temps, th_index, th_gram, k_min_depth, max_edge_steps,
+                  max_gap_um, min_points, erow, r41, e41, fine, rprime, coef, c2, det, cls,
+                  wflag, slope, pc, chi2, feats, status, edge, indet, cov, thermal):  # fmt: skip
+    """The per-spectrum path for row i (`row`: float64, NaN = missing, `count` valid)."""
+    g = grid.shape[0]
+    nb = row.shape[0]
+    first, last, gap, _count = coverage_one(wavelength_um, row, grid[0], grid[g - 1])
+    cov[i, 0] = first
+    cov[i, 1] = last
+    _resample_binned_one(wavelength_um, row, fine_grid, fine_half_width_um, fine)
+    features_one(fine, f_starts, f_lengths, f_pinv, f_vander, f_mid, f_half, f_centre, f_tol,
+                 coef, feats[i])  # fmt: skip
+    if feats[i, FK, 3] == 1.0 and feats[i, FK, 0] < k_min_depth:
+        feats[i, FK, 3] = 0.0
+    if count < min_points:
+        status[i] = TOO_FEW
+        return
+    _resample_binned_one(wavelength_um, row, grid, half_width_um, r41)
+    if has_err:
+        for j in range(nb):
+            v = error[i, j]
+            erow[j] = v if v > 0.0 and not np.isnan(row[j]) else np.nan
+        _resample_binned_one(wavelength_um, erow, grid, half_width_um, e41)
+    for f in range(det.shape[0]):
+        det[f] = feats[i, f, 3]
+    c, w, s, st, filled, ind, ex, tk = classify_one(
+        r41, e41, has_err, det, grid, eig, mean, tmpl_mean, tmpl_sigma, tmpl_inv_var, tmpl_sr,
+        max_edge_steps, th_table, th_temps, th_index, th_gram, rprime, pc[i], c2,
+    )  # fmt: skip
+    if st == OK and gap > max_gap_um:
+        st = GAP
+    status[i] = st
+    if st != OK:
+        for k in range(pc.shape[1]):
+            pc[i, k] = np.nan
+        slope[i] = np.nan
+        return
+    cls[i] = c
+    wflag[i] = w
+    slope[i] = s
+    edge[i] = filled > 0
+    indet[i] = ind
+    thermal[i, 0] = ex
+    thermal[i, 1] = tk
+    for k in range(c2.shape[0]):
+        chi2[i, k] = c2[k]
+
+
+@njit_serial
+def _load_row(reflectance, i, row):
+    """Copy row i to float64 with ≤ 0 and NaN as NaN (missing); return the valid count."""
+    count = 0
+    for j in range(row.shape[0]):
+        v = reflectance[i, j]
+        ok = v > 0.0
+        row[j] = v if ok else np.nan
+        count += 1 if ok else 0
+    return count
+
+
+@njit_serial
+def _taps_into(row, taps, w, out_t, s):
+    """out_t[k, s] = Σₘ w[k, m]·row[taps[k, m]] (a complete row's binned resampling)."""
+    for k in range(taps.shape[0]):
+        acc = 0.0
+        for m in range(taps.shape[1]):
+            acc += w[k, m] * row[taps[k, m]]
+        out_t[k, s] = acc
+
+
 @njit_parallel
 def bus_demeo_pipeline(
     wavelength_um, reflectance, error, has_err,
-    grid, half_width_um, fine_grid, fine_half_width_um, plan41_idx, plan41_t, planf_idx, planf_t,
-    f_starts, f_lengths, f_pinv, f_vander, f_mid, f_half, f_centre, f_tol,
+    grid, half_width_um, fine_grid, fine_half_width_um, taps41, w41, tapsf, wf, block_ok,
+    edge_uniform, win_ok,
+    f_starts, f_lengths, f_pinv, f_vander, f_grams, f_mid, f_half, f_centre, f_tol,
     eig, mean, tmpl_mean, tmpl_sigma, tmpl_inv_var, tmpl_sr, th_table, th_temps, th_index, th_gram,
-    k_min_depth, max_edge_steps, max_gap_um, min_points, n_chunks,
+    k_min_depth, max_edge_steps, max_gap_um, min_points, all_chi2, n_chunks,
 ):  # fmt: skip
     """Classify (N, B) spectra sharing `wavelength_um` (B,) µm; float32 or float64 input.
 
-    `error` is (N, B) 1σ (read only when has_err). The plans (`resample_plan` for the two
-    grids) make complete rows (no missing value) resample without searching. A k band
-    shallower than `k_min_depth` is not counted (its detected flag is cleared). Returns class (N,), w (N,), slope (N,),
-    pc (N, 5), chi2 (N, 25) float32, features (N, 3, 4), status (N,), edge_filled (N,),
-    indeterminate (N,), coverage (N, 2) first/last µm, thermal (N, 2) excess removed at
-    2.45 µm and temperature K (0, NaN = no thermal tail).
+    `error` is (N, B) 1σ (read only when has_err). `taps41, w41` and `tapsf, wf` are the
+    `resample_taps` maps of complete rows to the 41-point grid (edge points already mapped
+    to the edge value, MAX_EDGE_STEPS) and to the fine grid; `block_ok` says that the shared
+    axis lets a complete row be classified (coverage, gaps), `edge_uniform` that its grid
+    edges were held, `win_ok` (3,) which feature
+    windows it covers. A k band shallower than `k_min_depth` is not counted (its detected
+    flag is cleared). Without `all_chi2` the template χ² of a complete row is computed only
+    when the tree needs it (indeterminate); the others come back NaN (the classes-only
+    mode). Returns class (N,), w (N,), slope (N,), pc (N, 5), chi2 (N, 25) float32, features
+    (N, 3, 4), status (N,), edge_filled (N,), indeterminate (N,), coverage (N, 2) first/last
+    µm, thermal (N, 2) excess removed at 2.45 µm and temperature K (0, NaN = no tail).
     """
     n = reflectance.shape[0]
     nb = reflectance.shape[1]
     g = grid.shape[0]
     gf = fine_grid.shape[0]
     nf = f_starts.shape[0]
+    ntm = tmpl_mean.shape[0]
+    npc = eig.shape[0]
     cls = np.full(n, INDETERMINATE, np.int64)
     wflag = np.zeros(n, np.bool_)
     slope = np.full(n, np.nan)
-    pc = np.full((n, eig.shape[0]), np.nan)
-    chi2 = np.full((n, tmpl_mean.shape[0]), np.nan, dtype=np.float32)
+    pc = np.full((n, npc), np.nan)
+    chi2 = np.full((n, ntm), np.nan, dtype=np.float32)
     feats = np.empty((n, nf, 4))
     status = np.zeros(n, np.int64)
     edge = np.zeros(n, np.bool_)
@@ -75,8 +167,6 @@ def bus_demeo_pipeline(
     cov = np.empty((n, 2))
     thermal = np.zeros((n, 2))
     thermal[:, 1] = np.nan
-    lo_um = grid[0]
-    hi_um = grid[g - 1]
     chunk = (n + n_chunks - 1) // n_chunks
     for ch in prange(n_chunks):
         row = np.empty(nb)
@@ -86,58 +176,83 @@ def bus_demeo_pipeline(
         fine = np.empty(gf)
         rprime = np.empty(g)
         coef = np.empty(2 * f_pinv.shape[2])
-        c2 = np.empty(tmpl_mean.shape[0])
+        c2 = np.empty(ntm)
         det = np.empty(nf)
-        for i in range(ch * chunk, min(n, (ch + 1) * chunk)):
-            for j in range(nb):
-                v = reflectance[i, j]
-                row[j] = v if v > 0.0 else np.nan  # ≤ 0 and NaN = missing
-            first, last, gap, count = coverage_one(wavelength_um, row, lo_um, hi_um)
-            cov[i, 0] = first
-            cov[i, 1] = last
-            complete = count == nb
-            if complete:
-                resample_planned_one(row, planf_idx, planf_t, fine)
-            else:
-                _resample_binned_one(wavelength_um, row, fine_grid, fine_half_width_um, fine)
-            features_one(fine, f_starts, f_lengths, f_pinv, f_vander, f_mid, f_half, f_centre,
-                         f_tol, coef, feats[i])  # fmt: skip
-            if count < min_points:
-                status[i] = TOO_FEW
+        # block scratch
+        rows = np.empty(BLOCK, np.int64)
+        r_t = np.empty((g, BLOCK))
+        e_t = np.empty((g, BLOCK))
+        fine_t = np.empty((gf, BLOCK))
+        rprime_t = np.empty((g, BLOCK))
+        pc_t = np.empty((npc, BLOCK))
+        chi2_t = np.empty((ntm, BLOCK))
+        feat_t = np.empty((nf, 4, BLOCK))
+        fwork = np.empty((F_ROWS, BLOCK))
+        work = np.empty((BLOCK_SCRATCH_ROWS, BLOCK))
+        pcs = np.empty(npc)
+        b_cls = np.empty(BLOCK, np.int64)
+        b_w = np.empty(BLOCK, np.bool_)
+        b_slope = np.empty(BLOCK)
+        b_indet = np.empty(BLOCK, np.bool_)
+        b_ex = np.empty(BLOCK)
+        b_tk = np.empty(BLOCK)
+        i = ch * chunk
+        end = min(n, (ch + 1) * chunk)
+        while i < end:
+            ns = 0
+            while i < end and ns < BLOCK:
+                count = _load_row(reflectance, i, row)
+                if block_ok and count == nb:
+                    rows[ns] = i
+                    _taps_into(row, taps41, w41, r_t, ns)
+                    _taps_into(row, tapsf, wf, fine_t, ns)
+                    if has_err:
+                        for j in range(nb):
+                            v = error[i, j]
+                            erow[j] = v if v > 0.0 else np.nan
+                        _resample_binned_one(wavelength_um, erow, grid, half_width_um, e41)
+                        for k in range(g):
+                            e_t[k, ns] = e41[k]
+                    ns += 1
+                else:
+                    _one_spectrum(
+                        i, wavelength_um, row, count, error, has_err, grid, half_width_um,
+                        fine_grid, fine_half_width_um, f_starts, f_lengths, f_pinv, f_vander,
+                        f_mid, f_half, f_centre, f_tol, eig, mean, tmpl_mean, tmpl_sigma,
+                        tmpl_inv_var, tmpl_sr, th_table, th_temps, th_index, th_gram,
+                        k_min_depth, max_edge_steps, max_gap_um, min_points, erow, r41, e41,
+                        fine, rprime, coef, c2, det, cls, wflag, slope, pc, chi2, feats,
+                        status, edge, indet, cov, thermal,
+                    )  # fmt: skip
+                i += 1
+            if ns == 0:
                 continue
-            if complete:
-                resample_planned_one(row, plan41_idx, plan41_t, r41)
-            else:
-                _resample_binned_one(wavelength_um, row, grid, half_width_um, r41)
-            if has_err:
-                for j in range(nb):
-                    v = error[i, j]
-                    erow[j] = v if v > 0.0 and not np.isnan(row[j]) else np.nan
-                _resample_binned_one(wavelength_um, erow, grid, half_width_um, e41)
-            if feats[i, FK, 3] == 1.0 and feats[i, FK, 0] < k_min_depth:
-                feats[i, FK, 3] = 0.0
-            for f in range(nf):
-                det[f] = feats[i, f, 3]
-            c, w, s, st, filled, ind, ex, tk = classify_one(
-                r41, e41, has_err, det, grid, eig, mean, tmpl_mean, tmpl_sigma,
-                tmpl_inv_var, tmpl_sr, max_edge_steps, th_table, th_temps, th_index, th_gram,
-                rprime, pc[i], c2,
-            )  # fmt: skip
-            if st == OK and gap > max_gap_um:
-                st = GAP
-            status[i] = st
-            if st != OK:
-                for k in range(pc.shape[1]):
-                    pc[i, k] = np.nan
-                slope[i] = np.nan
-                continue
-            cls[i] = c
-            wflag[i] = w
-            slope[i] = s
-            edge[i] = filled > 0
-            indet[i] = ind
-            thermal[i, 0] = ex
-            thermal[i, 1] = tk
-            for k in range(c2.shape[0]):
-                chi2[i, k] = c2[k]
+            features_block(fine_t, ns, win_ok, f_starts, f_lengths, f_pinv, f_vander, f_grams,
+                           f_mid, f_half, f_centre, f_tol, fwork, feat_t)  # fmt: skip
+            for s in range(ns):
+                if feat_t[FK, 3, s] == 1.0 and feat_t[FK, 0, s] < k_min_depth:
+                    feat_t[FK, 3, s] = 0.0
+            grid_block(r_t, e_t, ns, has_err, feat_t[:, 3, :], grid, eig, mean, tmpl_mean,
+                       tmpl_sigma, tmpl_inv_var, tmpl_sr, th_table, th_temps, th_index, th_gram,
+                       all_chi2, work, rprime_t, pc_t, chi2_t, pcs, c2, b_cls, b_w, b_slope,
+                       b_indet, b_ex, b_tk)  # fmt: skip
+            for s in range(ns):
+                r = rows[s]
+                cov[r, 0] = wavelength_um[0]
+                cov[r, 1] = wavelength_um[nb - 1]
+                for f in range(nf):
+                    for c in range(4):
+                        feats[r, f, c] = feat_t[f, c, s]
+                cls[r] = b_cls[s]
+                wflag[r] = b_w[s]
+                slope[r] = b_slope[s]
+                edge[r] = edge_uniform
+                indet[r] = b_indet[s]
+                thermal[r, 0] = b_ex[s]
+                thermal[r, 1] = b_tk[s]
+                for k in range(npc):
+                    pc[r, k] = pc_t[k, s]
+                if all_chi2 or b_indet[s]:
+                    for k in range(ntm):
+                        chi2[r, k] = chi2_t[k, s]
     return cls, wflag, slope, pc, chi2, feats, status, edge, indet, cov, thermal

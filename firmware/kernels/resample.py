@@ -202,3 +202,35 @@ def resample_planned_one(row, idx, t, out):
             out[k] = a + t[k] * (row[idx[3, k]] - a)
         else:
             out[k] = np.nan
+
+
+def resample_taps(wavelength_um, grid_um, half_width_um):
+    """The binned resampling of complete rows on a shared axis as a fixed-width sparse map.
+
+    Returns idx (G, T) int64 and w (G, T) float64 with resampled[k] = Σₘ w[k, m]·row[idx[k, m]]
+    for a row without missing values (unused taps have weight 0), and valid (G,) bool — False
+    where the grid point lies outside the axis (the value would be NaN). It is
+    `resample_plan` unrolled: a mean over the window's samples, else linear interpolation
+    between the two neighbours; equal to `resample_planned_one` to rounding (the mean is taken
+    as Σ row/n instead of (Σ row)/n). A kernel can then resample with no branch per point.
+    """
+    idx, t = resample_plan(wavelength_um, grid_um, half_width_um)
+    lo, hi, left, right = idx
+    width = max(2, int(np.max(hi - lo, initial=0)))
+    g = t.shape[0]
+    taps = np.zeros((g, width), np.int64)
+    w = np.zeros((g, width))
+    valid = np.zeros(g, np.bool_)
+    for k in range(g):
+        if np.isnan(t[k]):
+            continue
+        if hi[k] > lo[k]:
+            n = hi[k] - lo[k]
+            taps[k, :n] = np.arange(lo[k], hi[k])
+            w[k, :n] = 1.0 / n
+            valid[k] = True
+        elif right[k] >= 0:
+            taps[k, :2] = left[k], right[k]
+            w[k, :2] = 1.0 - t[k], t[k]
+            valid[k] = True
+    return taps, w, valid

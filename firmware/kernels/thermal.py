@@ -150,3 +150,87 @@ def thermal_tail_one(r, grid, table, temps, index, gram_inv):
     for j in range(n):
         r[j] -= best_a * table[best_k, j]
     return best_a, temps[best_k]
+
+
+# rows of the scratch array of `thermal_block`
+_WORST, _S0, _S1, _S2, _RR, _SP, _BSS, _BA, _BK = range(9)
+BLOCK_SCRATCH_ROWS = 9
+
+
+@njit_serial
+def thermal_block(r_t, ns, grid, table, temps, index, gram_inv, work, excess, temp_k):
+    """`thermal_tail_one` on a block of complete normalised spectra stored transposed
+    (r_t[grid point, spectrum], modified in place), with every loop across the `ns` spectra
+    (SIMD); each spectrum sees the same operations as in `thermal_tail_one`. Writes
+    excess[s] and temp_k[s] ((0, NaN) = nothing removed). `work`: (BLOCK_SCRATCH_ROWS, ≥ ns).
+    """
+    f0, c0, c1, b0, b1 = index[0], index[1], index[2], index[3], index[4]
+    n = grid.shape[0]
+    worst, s0, s1, s2, rr, sp = work[_WORST], work[_S0], work[_S1], work[_S2], work[_RR], work[_SP]
+    best_ss, best_a, best_k = work[_BSS], work[_BA], work[_BK]
+    rc0 = r_t[c0]
+    rc1 = r_t[c1]
+    for s in range(ns):
+        worst[s] = 0.0
+    for j in range(b0, b1 + 1):
+        dg = grid[j] - grid[c0]
+        span = grid[c1] - grid[c0]
+        rj = r_t[j]
+        for s in range(ns):
+            cont = rc0[s] + (rc1[s] - rc0[s]) * dg / span
+            d = 1.0 - rj[s] / cont
+            worst[s] = d if d > worst[s] else worst[s]
+    for s in range(ns):
+        s0[s] = 0.0
+        s1[s] = 0.0
+        s2[s] = 0.0
+        rr[s] = 0.0
+        best_ss[s] = np.inf
+        best_a[s] = 0.0
+        best_k[s] = -1.0
+    for j in range(f0, n):
+        g = grid[j]
+        rj = r_t[j]
+        for s in range(ns):
+            s0[s] += rj[s]
+            s1[s] += g * rj[s]
+            s2[s] += g * g * rj[s]
+            rr[s] += rj[s] * rj[s]
+    nt = table.shape[0]
+    for k in range(nt):
+        for s in range(ns):
+            sp[s] = 0.0
+        for j in range(f0, n):
+            tk = table[k, j]
+            rj = r_t[j]
+            for s in range(ns):
+                sp[s] += tk * rj[s]
+        gk = gram_inv[k]
+        for s in range(ns):
+            a = gk[0, 0] * s0[s] + gk[0, 1] * s1[s] + gk[0, 2] * sp[s]
+            b = gk[1, 0] * s0[s] + gk[1, 1] * s1[s] + gk[1, 2] * sp[s]
+            amp = gk[2, 0] * s0[s] + gk[2, 1] * s1[s] + gk[2, 2] * sp[s]
+            ss = rr[s] - (a * s0[s] + b * s1[s] + amp * sp[s])
+            better = ss < best_ss[s]
+            best_ss[s] = ss if better else best_ss[s]
+            best_a[s] = amp if better else best_a[s]
+            best_k[s] = k if better else best_k[s]
+    m = n - f0
+    gp = gram_inv[nt]
+    for s in range(ns):
+        excess[s] = 0.0
+        temp_k[s] = np.nan
+        if worst[s] >= MAX_BAND_I_DEPTH:
+            continue
+        _a, _b, _c, explained = _solve3(gp, s0[s], s1[s], s2[s])
+        ss_parabola = rr[s] - explained
+        k = int(best_k[s])
+        var = max(best_ss[s], 0.0) / max(m - 3, 1)
+        sigma_a = np.sqrt(var * gram_inv[k, 2, 2])
+        amp = best_a[s]
+        if not (amp >= MIN_EXCESS and amp >= N_SIGMA * sigma_a and best_ss[s] < ss_parabola):
+            continue
+        for j in range(n):
+            r_t[j, s] -= amp * table[k, j]
+        excess[s] = amp
+        temp_k[s] = temps[k]
