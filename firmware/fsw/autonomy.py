@@ -12,6 +12,11 @@ to prospecting:
   a PROSPECT re-observation at `auto.reobs_scale` × the integration (SNR × √scale when shot
   noise dominates) and, when it comes back, confirms the find (the better spectrum replaces
   the first at the top value) or halves its value;
+- a site (a cell of `auto.site_cell_deg` on the surface, per kind of value) needs its
+  evidence once: the first spectrum of a site is kept, a site confirmed by a re-observation is
+  not looked at again, and later events in a known site are reported (TM[140,1]) without
+  their raw spectrum — the redundant spectra of a large deposit would otherwise fill the
+  downlink with the same information (novelty, as EO-1's downlink selection);
 - below the event threshold the raw spectrum is discarded (or kept at its low value if
   `auto.keep_low_value_raw`); everything, kept or not, goes into the class map and statistics
   closed into a SUMMARY product every `auto.summary_obs` observations;
@@ -137,6 +142,16 @@ class Pending:
     request: ObservationRequest
     product_id: int | None
     value: float
+    site: tuple | None = None
+
+
+@dataclass
+class Site:
+    """What autonomy knows of one surface cell for one kind of value."""
+
+    spectra: int = 0  # raw spectra kept as evidence
+    looks: int = 0  # re-observations requested
+    confirmed: bool = False
 
 
 class Autonomy:
@@ -157,6 +172,7 @@ class Autonomy:
         self.classmap = ClassMap()
         self.pending: dict[int, Pending] = {}
         self.requests_out: list[ObservationRequest] = []
+        self.sites: dict[tuple, Site] = {}
         self._next_request = 1
         self.stats = {
             "science_events": 0,
@@ -165,6 +181,8 @@ class Autonomy:
             "confirmed": 0,
             "not_confirmed": 0,
             "discarded_raw": 0,
+            "redundant_raw": 0,
+            "repeat_finds": 0,
             "summaries": 0,
             "raw_products": 0,
         }
@@ -197,17 +215,41 @@ class Autonomy:
             self._answer(obs, cls, slope, pc, val, t_ns)
         else:
             pid = None
+            site = self._site(obs, val.kind)
+            known = self.sites.get(site) if site is not None else None
             if val.score >= p["auto.event_threshold"]:
                 self._science_event(obs, cls, val, 0, t_ns)
-                pid = self._keep(obs, cls, slope, pc, val, val.score, t_ns)
+                if known is not None and (known.confirmed or known.spectra):
+                    self.stats["redundant_raw"] += 1  # the site's evidence is already kept
+                    if p["auto.keep_low_value_raw"]:
+                        self._keep(obs, cls, slope, pc, val, val.score * 0.5, t_ns)
+                else:
+                    pid = self._keep(obs, cls, slope, pc, val, val.score, t_ns)
+                    if site is not None:
+                        self.sites.setdefault(site, Site()).spectra += 1
             elif p["auto.keep_low_value_raw"]:
                 self._keep(obs, cls, slope, pc, val, val.score, t_ns)
             else:
                 self.stats["discarded_raw"] += 1
             if val.score >= p["auto.prospect_threshold"] and obs.request_id is None:
-                self._find(obs, pid, val, t_ns)
+                look = self.sites.get(site) if site is not None else None
+                busy = any(q.site == site for q in self.pending.values()) if site else False
+                if look is not None and (
+                    look.confirmed or look.looks >= p["auto.max_reobs"] or busy
+                ):
+                    self.stats["repeat_finds"] += 1  # known site: no new look needed
+                else:
+                    self._find(obs, pid, val, t_ns, site)
         if self.classmap.n_obs >= p["auto.summary_obs"]:
             self.close_summary(t_ns)
+
+    def _site(self, obs: Observation, kind: ValueKind) -> tuple | None:
+        """(kind, latitude cell, longitude cell) of an observation; None without a position
+        or with sites switched off (auto.site_cell_deg = 0)."""
+        cell = self._params["auto.site_cell_deg"]
+        if cell <= 0 or obs.lat_deg != obs.lat_deg or obs.lon_deg != obs.lon_deg:
+            return None
+        return (int(kind), int((obs.lat_deg + 90) // cell), int((obs.lon_deg % 360) // cell))
 
     def _keep(self, obs, cls, slope, pc, val: Valuation, value: float, t_ns: int) -> int:
         pid = self._products.new_id()
@@ -223,7 +265,9 @@ class Autonomy:
         self.stats["science_events"] += 1
         self._sink.tm(Apid.SCI, Service.PROSPECT, 1, data, t_ns)
 
-    def _find(self, obs: Observation, product_id: int | None, val: Valuation, t_ns: int) -> None:
+    def _find(
+        self, obs: Observation, product_id: int | None, val: Valuation, t_ns: int, site=None
+    ) -> None:
         self.stats["finds"] += 1
         self._events.raise_(
             t_ns, Ev.HIGH_VALUE_FIND, obs_id=obs.obs_id, kind=val.kind, value=val.score
@@ -237,7 +281,9 @@ class Autonomy:
         req = ObservationRequest(
             rid, t_ns, obs.lat_deg, obs.lon_deg, snr, obs.integration_scale * scale, obs.obs_id
         )
-        self.pending[rid] = Pending(req, product_id, val.score)
+        self.pending[rid] = Pending(req, product_id, val.score, site)
+        if site is not None:
+            self.sites.setdefault(site, Site()).looks += 1
         self.requests_out.append(req)
         self.stats["reobs_requests"] += 1
         self._events.raise_(
@@ -260,11 +306,13 @@ class Autonomy:
         source = pend.request.source_obs_id
         if val.score >= self._params["auto.prospect_threshold"]:
             self.stats["confirmed"] += 1
+            if pend.site is not None:
+                self.sites.setdefault(pend.site, Site()).confirmed = True
             self._events.raise_(t_ns, Ev.FIND_CONFIRMED, obs_id=source, value=val.score)
             self._science_event(obs, cls, val, FLAG_REOBSERVATION | FLAG_CONFIRMED, t_ns)
             self._keep(obs, cls, slope, pc, val, CONFIRMED_VALUE, t_ns)
             if pend.product_id in self._products.items:  # superseded by the better spectrum
-                self._products.remove(pend.product_id)
+                self._products.remove(pend.product_id, "superseded")
         else:
             self.stats["not_confirmed"] += 1
             self._events.raise_(t_ns, Ev.FIND_NOT_CONFIRMED, obs_id=source, value=val.score)

@@ -2,7 +2,8 @@
 clock, and is the single door between the software and its environment.
 
 Environment → software: `receive_tc(raw, t_ns)` (the radio), `ingest(message)` (sensors:
-`Observation`, `PowerStatus`, `ThermalStatus`, `LinkStatus`, and the `CpuStall` fault).
+`Observation`, `PowerStatus`, `ThermalStatus`, `LinkStatus`, `NavStatus`, and the `CpuStall`
+fault).
 Software → environment: `transmit(t_ns, budget_bytes)` (packets for the radio), `mode`,
 `instrument` (commanded spectrometer state), `pop_requests()` (re-observation requests).
 Drive it with `reset(t_ns)` once, then `update(t_ns)` as simulated time advances (the
@@ -10,7 +11,9 @@ simulator may skip ahead to `next_due_ns()`).
 
 What survives a reset is what would on a spacecraft: the `Nvm` (parameters, boot count) and
 the `MassMemory` (telemetry store, sequence counters, products). A watchdog expiry reboots the
-software in place: every volatile component is rebuilt and the boot goes to SAFE.
+software in place: every volatile component is rebuilt and the boot goes to SAFE. A host that
+watches the software (events, science results) registers `boot_hooks`: each is called with
+the executive whenever a software image is built (at start and after every reboot).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from firmware.fsw.storage import Storage
 from firmware.fsw.store import MassMemory
 
 SCRUB_COST_NS_PER_KIB = 10_000  # modelled: CRC over 1 KiB of mass memory on a small MCU
+SCRUB_BYTES_PER_CYCLE = 16 * 1024  # scrub rate: 16 KiB per slow cycle (a 4 MiB store in ~45 min)
 
 
 class ResetCause(IntEnum):
@@ -88,6 +92,7 @@ class Executive:
         self._inputs: dict[type, object] = {}  # last sensor messages: the hardware keeps them
         self.boots = 0
         self.t_ns = 0
+        self.boot_hooks: list[Callable[[Executive], None]] = []
         self._build()
 
     # --- construction of the volatile software image ---------------------------------------
@@ -168,10 +173,17 @@ class Executive:
             self.modes.on_entry[m].append(self._instrument_on)
             self.modes.on_exit[m].append(self._instrument_off)
         self.modes.on_entry[Mode.DOWNLINK].append(lambda t: self.autonomy.close_summary(t))
+        for hook in self.boot_hooks:
+            hook(self)
 
     @property
     def link(self) -> msg.LinkStatus:
         return self._inputs.get(msg.LinkStatus) or msg.LinkStatus(0, False, 0.0)
+
+    def _footprint_lit(self) -> bool:
+        """Navigation's word on the nadir footprint (no navigation input: assume lit)."""
+        nav = self._inputs.get(msg.NavStatus)
+        return nav is None or nav.footprint_lit
 
     def _soc(self) -> float:
         s = self.pool.sample("battery.soc_frac")
@@ -229,7 +241,9 @@ class Executive:
             self.science.ingest(message)
         elif isinstance(message, msg.CpuStall):
             self.scheduler.stall(message.t_ns, message.duration_ns)
-        elif isinstance(message, (msg.PowerStatus, msg.ThermalStatus, msg.LinkStatus)):
+        elif isinstance(
+            message, (msg.PowerStatus, msg.ThermalStatus, msg.LinkStatus, msg.NavStatus)
+        ):
             self._inputs[type(message)] = message
             self._publish_input(message)
         else:
@@ -337,8 +351,13 @@ class Executive:
             if modes.check(back, Reason.LINK) != Guard.OK:
                 back = Mode.IDLE
             modes.request(back, Reason.LINK, t_ns)
+        elif mode == Mode.SURVEY and self.params["auto.auto_survey"] and not self._footprint_lit():
+            modes.request(Mode.IDLE, Reason.AUTONOMY, t_ns)  # night side: nothing to survey
         elif (
-            mode == Mode.IDLE and self.params["auto.auto_survey"] and modes.reason != Reason.COMMAND
+            mode == Mode.IDLE
+            and self.params["auto.auto_survey"]
+            and modes.reason != Reason.COMMAND
+            and self._footprint_lit()
         ):
             if modes.check(Mode.SURVEY, Reason.AUTONOMY) == Guard.OK:
                 modes.request(Mode.SURVEY, Reason.AUTONOMY, t_ns)
@@ -350,7 +369,10 @@ class Executive:
         return self.science.feed_downlink(t_ns)
 
     def _task_publish(self, t_ns: int) -> int:
-        self.science.publish(t_ns)
+        # the storage monitor needs the fill every cycle; the rest only when a report is due
+        self.pool.set("store.fill_frac", self.mass.fill_frac(), t_ns)
+        if self.hk.due(t_ns):
+            self.science.publish(t_ns)
         n = self.hk.tick(t_ns)
         self.monitoring.tick(t_ns)
         return 100_000 + 100_000 * n
@@ -365,5 +387,6 @@ class Executive:
             self.fdir.check_model(t_ns)
             cost += self.science.MODEL_CHECK_COST_NS
         self.storage.maintain()
-        self.storage.scrub(t_ns)
-        return cost + SCRUB_COST_NS_PER_KIB * (self.mass.used_bytes() // 1024)
+        before = self.storage.scrubbed_bytes
+        self.storage.scrub(t_ns, SCRUB_BYTES_PER_CYCLE)
+        return cost + SCRUB_COST_NS_PER_KIB * ((self.storage.scrubbed_bytes - before) // 1024)

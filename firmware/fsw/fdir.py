@@ -107,6 +107,7 @@ class Fdir:
         self.detections: dict[Fault, int] = {}
         self._prev: np.ndarray | None = None
         self._repeats = 0
+        self.last_reject = ""  # why check_observation refused the last spectrum it refused
         self.model_verified = False
         events.subscribe(self._on_event)
 
@@ -192,6 +193,7 @@ class Fdir:
         if frac >= self._params["fdir.saturation_frac"]:
             if (requested or not longer) and Fault.SPECTROMETER_SATURATED not in self.latched:
                 self._saturated(obs, frac, t_ns)
+            self.last_reject = f"saturated ({frac:.0%} of bands at full scale)"
             return False
         self._recover(Fault.SPECTROMETER_SATURATED, t_ns)
         data = obs.counts_dn if obs.counts_dn is not None else np.asarray(obs.reflectance)
@@ -201,6 +203,7 @@ class Fdir:
         if repeat:
             if self._repeats >= self._params["fdir.stuck_identical"] - 1:
                 self._stuck(obs, t_ns)
+            self.last_reject = "repeated or flat reading (stuck spectrometer)"
             return False  # a repeated reading carries no new information
         self._recover(Fault.SPECTROMETER_STUCK, t_ns)
         snr = snr_estimate(np.asarray(obs.reflectance, dtype=np.float64))
@@ -212,6 +215,9 @@ class Fdir:
                     self._respond(Fault.SPECTROMETER_NOISY, Action.INCREASE_INTEGRATION, t_ns)
                     self.instrument.integration_scale = min(MAX_INTEGRATION, scale * 2)
                     self.active.discard(Fault.SPECTROMETER_NOISY)  # judged again at the new setting
+            self.last_reject = (
+                f"noisy (SNR estimate {snr:.1f} < {self._params['fdir.noisy_min_snr']:g})"
+            )
             return False
         self._recover(Fault.SPECTROMETER_NOISY, t_ns)
         return True

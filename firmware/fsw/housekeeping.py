@@ -185,6 +185,10 @@ class Housekeeping:
         self.reports += 1
         return self._sink.tm(Apid.HK, Service.HOUSEKEEPING, 25, data, t_ns)
 
+    def due(self, t_ns: int) -> bool:
+        """A periodic report falls due at `t_ns` (its values must be sampled now)."""
+        return any(t_ns >= t for t in self._next_ns.values())
+
     def tick(self, t_ns: int, allowed: set[int] | None = None) -> int:
         """Generate the periodic reports that are due; returns the number generated."""
         n = 0

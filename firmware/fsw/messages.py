@@ -66,6 +66,18 @@ class LinkStatus:
 
 
 @dataclass(frozen=True)
+class NavStatus:
+    """Onboard navigation: where the nadir footprint is and whether it is lit within the
+    instrument's incidence limit (the spacecraft knows its orbit and the Sun's direction).
+    Autonomy surveys only a lit footprint."""
+
+    t_ns: int
+    footprint_lit: bool
+    sub_lat_deg: float = float("nan")
+    sub_lon_deg: float = float("nan")
+
+
+@dataclass(frozen=True)
 class CpuStall:
     """The processor is blocked for `duration_ns` from `t_ns` (bus lock-up, hung driver).
 

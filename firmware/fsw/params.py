@@ -84,6 +84,8 @@ PARAMS: dict[int, ParamDef] = {
         ParamDef(39, "auto.auto_survey", "B", 1, 0, 1, "bool"),
         # spectra below this value stay onboard (catalogue; PRODUCT_DOWNLINK fetches them)
         ParamDef(46, "auto.downlink_min_value", "f", 0.6, 0.0, 2.0, "value"),
+        # a site = a cell of this size (deg) per kind of value: its evidence is kept once
+        ParamDef(47, "auto.site_cell_deg", "f", 10.0, 0.0, 90.0, "deg"),
         ParamDef(40, "store.capacity_kib", "I", 4096, 16, 1 << 22, "KiB"),
         ParamDef(41, "xfer.part_bytes", "H", 1024, 64, 3800, "B"),
         ParamDef(42, "link.retransmit_s", "f", 120.0, 1.0, 86400.0, "s"),

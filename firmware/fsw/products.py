@@ -288,6 +288,11 @@ class ProductStore:
         self.next_id = 1
         self.discarded = 0
         self.created = 0
+        # byte ledger: added, and removed by reason (packetised for the downlink, discarded,
+        # superseded by a better spectrum, deleted by command, corrupted), refused at admission
+        self.added_bytes = 0
+        self.removed_bytes: dict[str, int] = {}
+        self.refused_bytes = 0
 
     def new_id(self) -> int:
         pid = self.next_id
@@ -297,11 +302,13 @@ class ProductStore:
     def add(self, product: Product) -> None:
         self.items[product.product_id] = product
         self.used_bytes += len(product.blob)
+        self.added_bytes += len(product.blob)
         self.created += 1
 
-    def remove(self, product_id: int) -> Product:
+    def remove(self, product_id: int, reason: str = "deleted") -> Product:
         p = self.items.pop(product_id)
         self.used_bytes -= len(p.blob)
+        self.removed_bytes[reason] = self.removed_bytes.get(reason, 0) + len(p.blob)
         return p
 
     def best(self, min_value: float = -1.0) -> Product | None:

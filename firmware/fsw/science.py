@@ -5,6 +5,11 @@ classifies), then take queued observations while the cycle budget allows — FDI
 checks, classification, valuation, autonomy. Work that does not fit waits for the next cycle
 rather than overrunning it. In DOWNLINK mode the feeder turns the most valuable product into
 PUS 13 part reports whenever the radio is about to run out of queued parts.
+
+Whoever hosts the software (the mission simulator, a board harness) may watch the pipeline:
+every callable in `listeners` is called as `(obs, result, valuation, reason)` for each
+observation taken off the queue — `result` and `valuation` are None when FDIR's quality
+checks kept the spectrum out of science or the classifier failed, `reason` says which.
 """
 
 from __future__ import annotations
@@ -51,6 +56,11 @@ class Science:
             "dropped": 0,
             "classify_failed": 0,
         }
+        self.listeners: list = []  # (obs, result | None, valuation | None, reason) per observation
+
+    def _tell(self, obs, result, val, reason: str) -> None:
+        for listener in self.listeners:
+            listener(obs, result, val, reason)
 
     def ingest(self, obs: Observation) -> None:
         exe = self._exe
@@ -84,16 +94,19 @@ class Science:
             cost += per_obs
             if not exe.fdir.check_observation(obs, t_ns):
                 self.stats["quality_rejects"] += 1
+                self._tell(obs, None, None, f"FDIR: {exe.fdir.last_reject}")
                 continue
             try:
                 result = exe._classify(obs)
                 val = exe._value(result, obs)
-            except Exception:  # a classifier failure must not take the executive down
+            except Exception as exc:  # a classifier failure must not take the executive down
                 self.stats["classify_failed"] += 1
                 exe.events.raise_(t_ns, Ev.CLASSIFY_FAILED, obs_id=obs.obs_id & 0xFFFF_FFFF)
+                self._tell(obs, None, None, f"classifier failed: {type(exc).__name__}")
                 continue
             self.stats["classified"] += 1
             exe.autonomy.on_result(obs, result, val, t_ns)
+            self._tell(obs, result, val, "")
         return cost
 
     def feed_downlink(self, t_ns: int) -> int:
@@ -113,7 +126,7 @@ class Science:
             need = parts_overhead_bytes(len(best.blob), part, TM_HEADER_LEN + 2)
             if not store.admits(Apid.XFER, need, products.used_bytes - len(best.blob)):
                 break  # wait for acknowledgements to free the store
-            products.remove(best.product_id)
+            products.remove(best.product_id, "packetised")
             for subtype, data in split(best.product_id, best.blob, part):
                 exe.tm(Apid.XFER, Service.LARGE_DATA, subtype, data, t_ns)
                 n += 1

@@ -26,12 +26,15 @@ class Storage:
         self.product_share = product_share
         self.events: EventLog | None = None  # set once the event log exists (it uses `tm`)
         self._full_episode = False
+        self._scrub_product = 0  # last product ID the scrub checked
+        self.scrubbed_bytes = 0
 
     def tm(self, apid: int, service: int, subtype: int, data: bytes, t_ns: int) -> bool:
         """Store one TM packet (sequence count assigned here) or refuse it."""
         store, apid = self.mass.tm, int(apid)
-        if not store.admits(apid, TM_HEADER_LEN + len(data) + 2, self.mass.products.used_bytes):
-            store.refuse(apid)
+        n_bytes = TM_HEADER_LEN + len(data) + 2
+        if not store.admits(apid, n_bytes, self.mass.products.used_bytes):
+            store.refuse(apid, n_bytes)
             if not self._full_episode and self.events is not None:
                 self._full_episode = True  # set first: the event itself may be refused too
                 fill = min(int(1000 * self.mass.fill_frac()), 0xFFFF)
@@ -60,9 +63,10 @@ class Storage:
         while products.used_bytes + len(product.blob) > limit:
             worst = products.worst()
             if worst is None or worst.value >= product.value:
+                products.refused_bytes += len(product.blob)
                 self._discarded(product.created_ns, product)
                 return False
-            self._discarded(product.created_ns, products.remove(worst.product_id))
+            self._discarded(product.created_ns, products.remove(worst.product_id, "discarded"))
         products.add(product)
         return True
 
@@ -70,7 +74,7 @@ class Storage:
         """Discard the least valuable products until mass memory is below `target_ppm`."""
         n, products, mass = 0, self.mass.products, self.mass
         while products.items and mass.used_bytes() > target_ppm * 1e-6 * mass.capacity_bytes:
-            self._discarded(t_ns, products.remove(products.worst().product_id))
+            self._discarded(t_ns, products.remove(products.worst().product_id, "discarded"))
             n += 1
         return n
 
@@ -78,10 +82,11 @@ class Storage:
         if self._full_episode and self.mass.fill_frac() < STORE_FULL_CLEAR:
             self._full_episode = False
 
-    def scrub(self, t_ns: int) -> int:
+    def scrub(self, t_ns: int, budget_bytes: int | None = None) -> int:
         """Memory scrub of mass memory (slow rate group): stored packets by their CRC-16,
-        products by their CRC-32. A damaged packet becomes a STORED_DATA_CORRUPTED event
-        report under its own APID and count; a damaged product is discarded. Each an event."""
+        products by their CRC-32, `budget_bytes` per call (None: everything), resuming where
+        the last call stopped. A damaged packet becomes a STORED_DATA_CORRUPTED event report
+        under its own APID and count; a damaged product is discarded. Each an event."""
         events = self.events
 
         def replace(apid: int, seq: int) -> bytes:
@@ -91,11 +96,25 @@ class Storage:
             return encode_tm(apid, Service.EVENT, sev, data, seq_count=seq, msg_counter=msg,
                              t_ns=t_ns, epoch_unix_ms=self.epoch_unix_ms)  # fmt: skip
 
-        n = self.mass.tm.scrub(replace)
+        n, read = self.mass.tm.scrub(replace, budget_bytes)
         products = self.mass.products
-        for pid in [pid for pid, p in products.items.items() if not product_ok(p.blob)]:
-            products.remove(pid)
-            products.discarded += 1
-            events.raise_(t_ns, Ev.STORED_DATA_CORRUPTED, kind=1, apid=0, id=pid)
-            n += 1
+        # products: a slice per call too, in product-ID order after the last one checked
+        left = None if budget_bytes is None else max(budget_bytes - read, budget_bytes // 4)
+        ids = sorted(products.items)
+        after = [pid for pid in ids if pid > self._scrub_product] or ids
+        for pid in after:
+            if left is not None and left <= 0:
+                break
+            blob = products.items[pid].blob
+            read += len(blob)
+            left = None if left is None else left - len(blob)
+            self._scrub_product = pid
+            if not product_ok(blob):
+                products.remove(pid, "corrupted")
+                products.discarded += 1
+                events.raise_(t_ns, Ev.STORED_DATA_CORRUPTED, kind=1, apid=0, id=pid)
+                n += 1
+        else:
+            self._scrub_product = 0  # a full round: start again from the first
+        self.scrubbed_bytes += read
         return n

@@ -55,6 +55,13 @@ class TmStore:
         self.sent_packets = 0
         self.sent_bytes = 0
         self.resent_packets = 0
+        # byte ledger (what the simulator's mass-memory budget balances against)
+        self.appended_bytes = 0
+        self.acked_bytes = 0
+        self.refused_bytes = 0
+        self.scrub_removed_bytes = 0
+        self.scrub_added_bytes = 0
+        self._scrub_apid, self._scrub_seq = min(self.queues), -1
 
     def admits(self, apid: int, n_bytes: int, other_bytes: int = 0) -> bool:
         """Would a packet of `n_bytes` fit under this APID's share (with `other_bytes` of
@@ -65,9 +72,11 @@ class TmStore:
     def append(self, apid: int, seq: int, raw: bytes) -> None:
         self.queues[apid].append(Stored(seq, raw))
         self.used_bytes += len(raw)
+        self.appended_bytes += len(raw)
 
-    def refuse(self, apid: int) -> None:
+    def refuse(self, apid: int, n_bytes: int = 0) -> None:
         self.suppressed[apid] += 1
+        self.refused_bytes += n_bytes
 
     @property
     def packets(self) -> int:
@@ -128,25 +137,41 @@ class TmStore:
             freed += len(q.popleft().raw)
             removed += 1
         self.used_bytes -= freed
+        self.acked_bytes += freed
         self._cursor[apid] = max(0, self._cursor[apid] - removed)
         return AckResult(removed, freed)
 
-    def scrub(self, replace) -> int:
-        """Check the CRC of every stored packet; a packet damaged in memory (an upset) is
-        replaced by `replace(apid, seq) -> bytes`, a packet with the same APID and count, so
-        the stream keeps its counts and the ground is not asked to wait for bytes that can no
-        longer arrive. Returns the number replaced."""
-        n = 0
-        for apid, q in self.queues.items():
-            for item in q:
+    def scrub(self, replace, budget_bytes: int | None = None) -> tuple[int, int]:
+        """Check stored packets' CRC-16, continuing where the last call stopped (a scrubber
+        walks memory a slice at a time), until `budget_bytes` have been read (None: all).
+        A packet damaged in memory (an upset) is replaced by `replace(apid, seq) -> bytes`, a
+        packet with the same APID and count, so the stream keeps its counts and the ground is
+        not asked to wait for bytes that can no longer arrive. Returns (replaced, bytes read)."""
+        n = read = 0
+        order = sorted(self.queues)
+        start = order.index(self._scrub_apid)
+        todo = sum(len(q) for q in self.queues.values())  # each packet at most once per call
+        for k in range(len(order) + 1):
+            apid = order[(start + k) % len(order)]
+            after = self._scrub_seq if k == 0 else -1  # resume inside the APID we stopped in
+            for item in [x for x in self.queues[apid] if x.seq > after]:
+                if todo == 0 or (budget_bytes is not None and read >= budget_bytes):
+                    self._scrub_apid, self._scrub_seq = apid, item.seq - 1
+                    return n, read
+                todo -= 1
+                read += len(item.raw)
                 if not crc_ok(item.raw):
                     new = replace(apid, item.seq)
                     self.used_bytes += len(new) - len(item.raw)
+                    self.scrub_removed_bytes += len(item.raw)
+                    self.scrub_added_bytes += len(new)
                     item.raw, item.sent_ns = new, None
+                    # send the replacement (go back to it if it had gone already)
+                    index = item.seq - self.queues[apid][0].seq
+                    self._cursor[apid] = min(self._cursor[apid], index)
                     n += 1
-        if n:
-            self._cursor = {a: 0 for a in self._cursor}  # resend from the oldest unacknowledged
-        return n
+        self._scrub_apid, self._scrub_seq = order[start], -1
+        return n, read
 
     def unacked(self) -> int:
         return sum(1 for q in self.queues.values() for s in q if s.sent_ns is not None)
