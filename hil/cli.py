@@ -64,7 +64,7 @@ def register(sub) -> None:
     p = cmds.add_parser("bench", help="link throughput and latency")
     _port_arg(p)
     p.add_argument("--frame-bytes", type=int, default=2048)
-    p.add_argument("--frames", type=int, default=16)
+    p.add_argument("--frames", type=int, default=32)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench)
 
@@ -179,21 +179,26 @@ def cmd_bench(args) -> int:
             d = Dut(t)
             d.flash()
             d.start()
-            out = {"port": t.description, "baud": t.baud,
+            from hil.parity import grid_inputs, visnir_files
+
+            r41, det, _ = grid_inputs(visnir_files(limit=96))
+            out = {"port": t.description, "baud": t.baud if t.line_limited else None,
                    "throughput": bench.throughput(d, args.frame_bytes, args.frames),
-                   "latency": bench.latency(d)}  # fmt: skip
+                   "latency": bench.latency(d), "classify": bench.classify_rate(d, r41, det)}  # fmt: skip
             d.stop()
     except AssayError as exc:
         return _fail(str(exc))
     if args.json:
         print(json.dumps(out, indent=2))
         return 0
-    tp, lat = out["throughput"], out["latency"]
+    tp, lat, cl = out["throughput"], out["latency"], out["classify"]
     print(out["port"])
+    rate = (f"{100 * tp['fraction_of_line_rate']:.1f} % of the {out['baud']}-baud line rate"
+            if out["baud"] else "no line rate: an unthrottled pty")  # fmt: skip
     print(f"throughput: {tp['frames']} × {tp['frame_bytes']} B echoed ({tp['echoed_ok']} ok) in "
-          f"{tp['seconds']:.2f} s = {tp['payload_bytes_per_s']:.0f} B/s per direction = "
-          f"{100 * tp['fraction_of_line_rate']:.1f} % of the line rate "
+          f"{tp['seconds']:.2f} s = {tp['payload_bytes_per_s']:.0f} B/s per direction = {rate} "
           f"(framing efficiency {100 * tp['framing_efficiency']:.1f} %)")  # fmt: skip
+    print(f"classify: {cl['spectra']} spectra in BATCH requests: {cl['spectra_per_s']:.0f} spectra/s")
     print(f"latency: PING median {lat['ping_median_ms']:.2f} ms (p95 {lat['ping_p95_ms']:.2f}), "
           f"CLASSIFY median {lat['classify_median_ms']:.2f} ms (p95 {lat['classify_p95_ms']:.2f})")  # fmt: skip
     return 0

@@ -98,6 +98,8 @@ class Transport:
         self.baud = baud
         self.bytes_tx = 0
         self.bytes_rx = 0
+        # the baud rate bounds the byte rate (a UART, a throttled vboard); not a bare pty
+        self.line_limited = spec.kind != "vboard" or bool(spec.options.get("baud"))
 
     @property
     def description(self) -> str:
