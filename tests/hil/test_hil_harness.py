@@ -134,6 +134,16 @@ def test_int16_quantisation():
     assert np.array_equal(P.quantise_int16(r * 2.0**-20), q)  # a power-of-two scale changes nothing
 
 
+def test_loop_url_carries_frames():
+    """pyserial's loop:// through the same Transport: what is written is read back."""
+    from hil.transport import open_transport
+
+    with open_transport("loop://") as t:
+        t.write(encode_frame(H.ECHO, 9, b"\x00\x03 loop"))
+        got = FrameDecoder().feed(t.read_available(0.2))
+    assert got == [Frame(H.ECHO, 9, b"\x00\x03 loop")]
+
+
 @pytest.mark.parametrize("port, kind", [
     ("/dev/ttyACM0", "serial"), ("socket://127.0.0.1:7777", "serial"), ("loop://", "serial"),
     ("vboard:", "vboard"), ("vboard:lfs2", "vboard"), ("vboard:?heap=192K&baud=115200", "vboard"),
