@@ -40,62 +40,11 @@ import tty
 from dataclasses import dataclass
 from pathlib import Path
 
+from hil.vboard_boot import BLOCK_SIZE, boot_code
+
 RAW_MARKER = b"raw REPL; CTRL-B to exit\r\n>"
 FRIENDLY_MARKERS = (b'Type "help()" for more information.', b"\r\n>>> ")
 SOFT_REBOOT = b"MPY: soft reboot\r\n"
-BLOCK_SIZE = 4096  # littlefs2 block size (a flash erase sector)
-
-_BOOT = r"""
-import sys, vfs, os, micropython
-micropython.kbd_intr(-1)
-def _mount():
-    root = {root!r}
-    image = {image!r}
-    if image:
-        class BD:
-            def __init__(s, p, n):
-                s.f = open(p, 'r+b'); s.n = n
-            def readblocks(s, b, buf, off=0):
-                s.f.seek(b * {bs} + off); s.f.readinto(buf)
-            def writeblocks(s, b, buf, off=None):
-                if off is None:
-                    off = 0
-                s.f.seek(b * {bs} + off); s.f.write(buf)
-            def ioctl(s, op, arg):
-                if op == 4: return s.n
-                if op == 5: return {bs}
-                if op == 6: return 0
-                return 0
-        bd = BD(image, {blocks})
-        try:
-            fs = vfs.VfsLfs2(bd)
-        except OSError:
-            vfs.VfsLfs2.mkfs(bd)
-            fs = vfs.VfsLfs2(bd)
-    else:
-        fs = vfs.VfsPosix(root)
-    vfs.umount('/')
-    vfs.mount(fs, '/')
-    os.chdir('/')
-    sys.path[:] = ['', '.frozen', '/lib']
-_mount()
-del _mount
-micropython.kbd_intr(3)
-def _run(name):
-    try:
-        os.stat(name)
-    except OSError:
-        return
-    try:
-        exec(open(name).read(), globals())
-    except BaseException as e:
-        sys.print_exception(e)
-_run('boot.py')
-if {run_main!r}:
-    _run('main.py')
-del _run
-"""
-
 
 @dataclass
 class VBoardConfig:
@@ -252,8 +201,7 @@ class VirtualBoard:
         cfg = self.config
         image = str(self.image_path) if cfg.lfs2_bytes else ""
         blocks = (cfg.lfs2_bytes or 0) // BLOCK_SIZE
-        code = _BOOT.format(root=str(cfg.fs_dir), image=image, bs=BLOCK_SIZE, blocks=blocks,
-                            run_main=run_main)  # fmt: skip
+        code = boot_code(root=str(cfg.fs_dir), image=image, blocks=blocks, run_main=run_main)
         args = micropython_command()
         if cfg.heap:
             args += ["-X", f"heapsize={cfg.heap}"]
