@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from firmware.board import assay_harness as H
+from firmware.errors import AssayError
 from firmware.taxonomy import CLASS_NAMES
 from hil import protocol as P
 from hil.flash import FlashReport, flash
@@ -165,6 +166,11 @@ class BoardClassifier:
         try:
             self.dut = Dut(self.t, retries=retries)
             self.flash_report = self.dut.flash(mpy=mpy) if flash_board else None
+            names = {a.name.rsplit(".", 1)[0] for a in (self.flash_report.actions if self.flash_report else [])}
+            if self.flash_report and "assay_harness" not in names:
+                raise AssayError(f"{self.flash_report.platform}: this board carries only the classifier "
+                                 "core (16 KB RAM), not the serving harness; see tests/hil/test_hil_qemu.py "
+                                 "for running the core there")  # fmt: skip
             self.info = self.dut.start()
         except BaseException:
             self.close()
