@@ -137,7 +137,7 @@ class Link:
         wire = wire_size(body_len) + wire_size(answer_len)
         return self.base_timeout_s + 1.5 * wire * self.t.byte_time_s + work_s
 
-    def wait_hello(self, timeout_s: float = 5.0) -> Frame:
+    def wait_hello(self, timeout_s: float = 10.0) -> Frame:
         """Wait for the harness's HELLO after starting it (the ready signal)."""
         end = time.monotonic() + timeout_s
         seen = b""
