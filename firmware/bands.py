@@ -23,8 +23,9 @@ import numpy as np
 
 from firmware.errors import InputError
 from firmware.kernels import bands as K
+from firmware.kernels.band_pipeline import band_pipeline
 from firmware.kernels.continuum import hull_continuum, tie_continuum
-from firmware.kernels.resample import resample_binned, resample_plan
+from firmware.kernels.resample import resample_binned, resample_plan, resample_taps
 
 MASTER_SEED = 20260603  # the one seed of every Monte-Carlo draw here (deterministic σ)
 N_MC = 64  # draws: σ to ~9 % (1/√(2·64)) — enough to rank evidence, cheap on one spectrum
@@ -203,6 +204,40 @@ def _validate(wavelength_um, reflectance, error):
     return wl, np.ascontiguousarray(refl), error
 
 
+def kernel_args(wl: np.ndarray) -> tuple:
+    """The band kernels' arguments for a shared float64 axis `wl` (µm), from the grid to the
+    fits' pseudo-inverses (see `firmware.kernels.band_pipeline.band_pipeline`)."""
+    grid, hw = K.BAND_GRID_UM, K.BAND_RESAMPLE_HALF_WIDTH_UM
+    taps, w, _valid = resample_taps(wl, grid, hw)
+    tie_j, search_j = K.band_indices()
+    return (grid, hw, *resample_plan(wl, grid, hw), taps, w, tie_j, search_j, K.SEARCH_LO_UM,
+            K.SEARCH_HI_UM, *K.band_fit_model())  # fmt: skip
+
+
+def fused_band_args(wl: np.ndarray) -> tuple:
+    """The band arguments of the fused Bus-DeMeo + bands kernel for the axis `wl` (µm)."""
+    args = kernel_args(wl)
+    return args[:2] + args[4:]  # no resampling plan: the fused kernel uses the taps
+
+
+def survey_batch(wavelength_um, reflectance, error=None):
+    """Bus-DeMeo classes and Band I/II parameters of (N, B) spectra on one axis, in one pass.
+
+    The survey pipeline: `firmware.busdemeo.classify_batch` and `analyse_batch(n_mc=0)` fused
+    into one kernel that reads each row once (the same values as the two calls). `error` (N, B)
+    1σ is used by the Bus-DeMeo template χ² only (no Monte-Carlo σ here). Returns
+    (`BatchResult`, `BandBatch`)."""
+    from firmware import busdemeo
+
+    out = busdemeo.run_pipeline(wavelength_um, reflectance, error, band_args=fused_band_args)
+    bd = busdemeo.batch_result(out)
+    values, status = out[11], out[12]
+    n = values.shape[0]
+    bb = BandBatch(values, np.full_like(values, np.nan), status, np.full(n, np.nan),
+                   bd.first_um, error is not None, 0)  # fmt: skip
+    return bd, bb
+
+
 def analyse_batch(wavelength_um, reflectance, error=None, *, n_mc: int | None = None,
                   seed: int = MASTER_SEED) -> BandBatch:  # fmt: skip
     """Band parameters of (N, B) spectra on the shared axis `wavelength_um` (B,) in µm.
@@ -218,12 +253,8 @@ def analyse_batch(wavelength_um, reflectance, error=None, *, n_mc: int | None = 
     if n_mc < 0:
         raise InputError(f"n_mc must be ≥ 0, got {n_mc}")
     z = _draws(int(n_mc), wl.size, int(seed)) if n_mc else np.empty((0, wl.size))
-    pinv1, pinv2 = K.band_fit_model()
-    grid = K.BAND_GRID_UM
-    values, sigma, status, noise = K.band_pipeline(
-        wl, refl, error if has_err else np.empty((0, 0)), has_err, grid,
-        K.BAND_RESAMPLE_HALF_WIDTH_UM, *resample_plan(wl, grid, K.BAND_RESAMPLE_HALF_WIDTH_UM),
-        K.TIE_LO_UM, K.TIE_HI_UM, K.SEARCH_LO_UM, K.SEARCH_HI_UM, pinv1, pinv2, z,
+    values, sigma, status, noise = band_pipeline(
+        wl, refl, error if has_err else np.empty((0, 0)), has_err, *kernel_args(wl), z,
         n_chunks_for(refl.shape[0]),
     )  # fmt: skip
     valid = np.isfinite(refl) & (refl > 0)

@@ -300,13 +300,24 @@ def _axis_plan(key: bytes) -> AxisPlan:
     return AxisPlan(taps, w, tf, wf, ok, filled, win_ok)
 
 
-def _run_pipeline(wavelength_um, reflectance, error, k_min_depth: float, all_chi2: bool):
+# band arguments of the fused kernel when no band analysis is asked for (same types, no rows)
+_NO_BANDS = (np.empty(0), 0.0, np.empty((0, 2), np.int64), np.empty((0, 2)),
+             np.empty((0, 2), np.int64), np.empty((0, 2), np.int64), np.empty(0), np.empty(0),
+             np.empty((0, 0)), np.empty((0, 0)))  # fmt: skip
+
+
+def run_pipeline(wavelength_um, reflectance, error=None, *, k_min_depth: float = K_MIN_DEPTH,
+                 all_chi2: bool = True, band_args: tuple | None = None):  # fmt: skip
+    """Validate, then run the fused kernel (`firmware.kernels.pipeline.bus_demeo_pipeline`);
+    returns its raw output tuple. `band_args` (from `firmware.bands.fused_band_args`) adds the
+    Band I/II analysis to the same pass; `all_chi2=False` is the classes-only mode."""
     wl, refl, error = _validate(wavelength_um, reflectance, error)
     model, tmpl_sr, inv_var = _kernel_constants()
     has_err = error is not None
     err = error if has_err else np.empty((0, 0))
     plan = axis_plan(wl)
     starts, lengths, pinv, vander, mid, half, centre, tol = feature_model()
+    with_bands = band_args is not None
     return bus_demeo_pipeline(
         wl, refl, err, has_err,
         model.grid_um, GRID_HALF_WIDTH_UM, FEATURE_GRID_UM, FEATURE_RESAMPLE_HALF_WIDTH_UM,
@@ -315,7 +326,17 @@ def _run_pipeline(wavelength_um, reflectance, error, k_min_depth: float, all_chi
         model.eigenvectors, model.data_mean, model.template_mean, model.template_sigma,
         inv_var, tmpl_sr, *thermal_model(model.grid_um),
         float(k_min_depth), MAX_EDGE_STEPS, MAX_GAP_UM, MIN_POINTS, all_chi2,
-        n_chunks_for(refl.shape[0]),
+        with_bands, *(band_args(wl) if with_bands else _NO_BANDS), n_chunks_for(refl.shape[0]),
+    )  # fmt: skip
+
+
+def batch_result(out) -> BatchResult:
+    """The `BatchResult` of the fused kernel's output tuple."""
+    cls, w, slope, pc, chi2, feats, status, edge, indet, cov, thermal = out[:11]
+    return BatchResult(
+        class_index=cls, w=w, slope=slope, pc=pc, chi2=chi2, features=feats, status=status,
+        tree_indeterminate=indet, edge_filled=edge, first_um=cov[:, 0], last_um=cov[:, 1],
+        thermal=thermal,
     )  # fmt: skip
 
 
@@ -326,14 +347,7 @@ def classify_batch(wavelength_um, reflectance, error=None, *, k_min_depth: float
     it is (no whole-array upcast); one fused kernel does every step. `k_min_depth`: the depth
     from which the tree counts a 0.9 µm band (validation only; keep the default).
     """
-    cls, w, slope, pc, chi2, feats, status, edge, indet, cov, thermal = _run_pipeline(
-        wavelength_um, reflectance, error, k_min_depth, True
-    )
-    return BatchResult(
-        class_index=cls, w=w, slope=slope, pc=pc, chi2=chi2, features=feats, status=status,
-        tree_indeterminate=indet, edge_filled=edge, first_um=cov[:, 0], last_um=cov[:, 1],
-        thermal=thermal,
-    )  # fmt: skip
+    return batch_result(run_pipeline(wavelength_um, reflectance, error, k_min_depth=k_min_depth))
 
 
 @dataclass
@@ -354,9 +368,8 @@ def classify_classes(wavelength_um, reflectance, error=None) -> ClassBatch:
     """The Bus-DeMeo stage alone: (N, B) spectra → class, w, status, slope and PCs, the same
     values as `classify_batch`, without the template χ² of spectra whose tree branch does not
     need them (only an indeterminate tree falls back on them). For surveys that want classes."""
-    cls, w, slope, pc, _chi2, _f, status, _e, _i, _c, _t = _run_pipeline(
-        wavelength_um, reflectance, error, K_MIN_DEPTH, False
-    )
+    out = run_pipeline(wavelength_um, reflectance, error, all_chi2=False)
+    cls, w, slope, pc, status = out[0], out[1], out[2], out[3], out[6]
     return ClassBatch(cls, w, status, slope, pc)
 
 

@@ -10,6 +10,7 @@ import pytest
 from firmware import bands
 from firmware.kernels import bands as K
 from firmware.kernels import continuum as C
+from firmware.kernels.band_pipeline import band_pipeline
 from firmware.kernels.resample import resample_binned
 from tests.spectra_fixtures import shared_axis_batch, spectrum, visnir_rows
 from tests.test_bands_lab import lab_spectra
@@ -63,12 +64,7 @@ def _compare(values, status, want_values, want_status):
 def test_band_pipeline_equals_twin_on_real_spectra_and_edge_cases(batch):
     axis, x = batch
     z = np.empty((0, axis.size))
-    pinv1, pinv2 = K.band_fit_model()
-    got = K.band_pipeline(
-        axis, x, np.empty((0, 0)), False, K.BAND_GRID_UM, K.BAND_RESAMPLE_HALF_WIDTH_UM,
-        *bands.resample_plan(axis, K.BAND_GRID_UM, K.BAND_RESAMPLE_HALF_WIDTH_UM),
-        K.TIE_LO_UM, K.TIE_HI_UM, K.SEARCH_LO_UM, K.SEARCH_HI_UM, pinv1, pinv2, z, 4,
-    )  # fmt: skip
+    got = band_pipeline(axis, x, np.empty((0, 0)), False, *bands.kernel_args(axis.astype(float)), z, 4)
     want = twin.band_pipeline(axis, x, None, z)
     _compare(got[0], got[2], want[0], want[2])
     assert (got[2][:-6, 0] == K.OK).mean() > 0.6  # real spectra mostly have a Band I
@@ -83,13 +79,9 @@ def test_monte_carlo_sigma_equals_twin(with_error):
         err = s.error[None] if with_error else None
         z = np.random.default_rng(7).standard_normal((8, s.wavelength_um.size))
         got = bands.analyse_batch(s.wavelength_um, s.reflectance[None], err, n_mc=0)
-        pinv1, pinv2 = K.band_fit_model()
         wl, refl = s.wavelength_um, s.reflectance[None]
-        got = K.band_pipeline(
-            wl, refl, err if with_error else np.empty((0, 0)), with_error, K.BAND_GRID_UM,
-            K.BAND_RESAMPLE_HALF_WIDTH_UM, *bands.resample_plan(wl, K.BAND_GRID_UM, 0.005),
-            K.TIE_LO_UM, K.TIE_HI_UM, K.SEARCH_LO_UM, K.SEARCH_HI_UM, pinv1, pinv2, z, 1,
-        )  # fmt: skip
+        got = band_pipeline(wl, refl, err if with_error else np.empty((0, 0)), with_error,
+                            *bands.kernel_args(wl), z, 1)  # fmt: skip
         want = twin.band_pipeline(wl, refl, err, z)
         _compare(got[0], got[2], want[0], want[2])
         # σ of the centres inherits the twin's scan step (2e-4 of the ±0.15 µm window)

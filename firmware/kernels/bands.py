@@ -28,9 +28,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from firmware._jit import njit_parallel, njit_serial, prange
-from firmware.kernels.continuum import tie_points_one
-from firmware.kernels.resample import _resample_binned_one, resample_planned_one
+from firmware._jit import njit_serial
 
 # The band grid: 0.01 µm steps, samples averaged within ±0.005 µm (finer than any band
 # parameter we report: Band I of the H/L/LL chondrites differ by 0.01–0.05 µm, and the
@@ -84,6 +82,21 @@ def band_fit_model():
         t = np.arange(-m, m + 1) / m  # local coordinate in [−1, 1]
         out.append(np.ascontiguousarray(np.linalg.pinv(np.vander(t, deg + 1, increasing=True))))
     return tuple(out)
+
+
+@lru_cache(maxsize=1)
+def band_indices():
+    """Grid index ranges (inclusive) on BAND_GRID_UM of the three tie-point windows (3, 2) and
+    of the two band-bottom search ranges (2, 2): the kernel then scans index ranges only."""
+    x = BAND_GRID_UM
+
+    def rng(lo, hi):
+        j = np.flatnonzero((x >= lo - 1e-9) & (x <= hi + 1e-9))
+        return (j[0], j[-1]) if j.size else (1, 0)
+
+    ties = np.array([rng(lo, hi) for lo, hi in zip(TIE_LO_UM, TIE_HI_UM, strict=True)], np.int64)
+    search = np.array([rng(lo, hi) for lo, hi in zip(SEARCH_LO_UM, SEARCH_HI_UM, strict=True)], np.int64)
+    return ties, search
 
 
 @njit_serial
@@ -186,19 +199,34 @@ def _fit_at(cr, centre_j, first, last, pinv, coef):
     if last - first + 1 < w:
         return -1, -1
     s = min(max(centre_j - m, first), last - w + 1)
+    if pinv.shape[0] == 4:  # the cubic: accumulators in registers, not in `coef`
+        a0 = a1 = a2 = a3 = 0.0
+        for j in range(w):
+            v = cr[s + j]
+            a0 += pinv[0, j] * v
+            a1 += pinv[1, j] * v
+            a2 += pinv[2, j] * v
+            a3 += pinv[3, j] * v
+        if np.isnan(a0 + a1 + a2 + a3):  # a NaN sample makes every sum NaN
+            for j in range(w):
+                if np.isnan(cr[s + j]):
+                    return -1, -1
+        coef[0], coef[1], coef[2], coef[3] = a0, a1, a2, a3
+        return s, s + m
+    for j in range(w):
+        if np.isnan(cr[s + j]):
+            return -1, -1
     for k in range(pinv.shape[0]):
         coef[k] = 0.0
     for j in range(w):
         v = cr[s + j]
-        if np.isnan(v):
-            return -1, -1
         for k in range(pinv.shape[0]):
             coef[k] += pinv[k, j] * v
     return s, s + m
 
 
 @njit_serial
-def _band(x, r, a, b, first, last, search_lo, search_hi, pinv, cr, coef, out, col):
+def _band(x, r, a, b, first, last, search_lo, search_hi, j_lo, j_hi, pinv, cr, coef, out, col):
     """One band between tie indices a < b: area, centre, depth into out[col:col+3]; status.
 
     The band's continuum line is extended beyond its tie points over the fit's reach, so a
@@ -208,8 +236,10 @@ def _band(x, r, a, b, first, last, search_lo, search_hi, pinv, cr, coef, out, co
     lo = max(first, a - m)
     hi = min(last, b + m)
     slope = (r[b] - r[a]) / (x[b] - x[a])
+    ra = r[a]
+    xa = x[a]
     for j in range(lo, hi + 1):
-        cr[j] = r[j] / (r[a] + slope * (x[j] - x[a]))
+        cr[j] = r[j] / (ra + slope * (x[j] - xa))
     area = 0.0
     for j in range(a, b):
         area += 0.5 * h * ((1.0 - cr[j]) + (1.0 - cr[j + 1]))
@@ -219,18 +249,19 @@ def _band(x, r, a, b, first, last, search_lo, search_hi, pinv, cr, coef, out, co
     # window: the fit, not the noisiest sample, gives the centre)
     jmin = -1
     vmin = np.inf
-    for j in range(a + 1, b):
-        if x[j] < search_lo - 1e-9:
-            continue
-        if x[j] > search_hi + 1e-9:
-            break
-        acc = 0.0
-        k0 = max(lo, j - SMOOTH_POINTS)
-        k1 = min(hi, j + SMOOTH_POINTS)
-        for k in range(k0, k1 + 1):
-            acc += cr[k]
-        if acc / (k1 - k0 + 1) < vmin:
-            vmin = acc / (k1 - k0 + 1)
+    sp = SMOOTH_POINTS
+    for j in range(max(a + 1, j_lo), min(b - 1, j_hi) + 1):
+        if j - sp >= lo and j + sp <= hi and sp == 2:  # the common case, spelled out
+            mean = ((((cr[j - 2] + cr[j - 1]) + cr[j]) + cr[j + 1]) + cr[j + 2]) / 5
+        else:
+            acc = 0.0
+            k0 = max(lo, j - sp)
+            k1 = min(hi, j + sp)
+            for k in range(k0, k1 + 1):
+                acc += cr[k]
+            mean = acc / (k1 - k0 + 1)
+        if mean < vmin:
+            vmin = mean
             jmin = j
     if jmin < 0:
         return NO_COVERAGE
@@ -266,13 +297,54 @@ def _band(x, r, a, b, first, last, search_lo, search_hi, pinv, cr, coef, out, co
 
 
 @njit_serial
-def bands_one(x, r, tie_lo, tie_hi, search_lo, search_hi, pinv1, pinv2, ties, cr, coef, out,
+def tie_points_idx(r, tie_j, ties):
+    """For each tie window (index range tie_j[w]), the index of the largest valid r, or −1:
+    `continuum.tie_points_one` on precomputed index ranges (NaN never compares greater)."""
+    for w in range(tie_j.shape[0]):
+        best = -np.inf
+        idx = -1
+        for j in range(tie_j[w, 0], tie_j[w, 1] + 1):
+            v = r[j]
+            better = v > best  # a select, not a branch: rising noisy data mispredicts
+            best = v if better else best
+            idx = j if better else idx
+        ties[w] = idx
+
+
+@njit_serial
+def bands_one(x, r, tie_j, search_j, search_lo, search_hi, pinv1, pinv2, ties, cr, coef, out,
               status):  # fmt: skip
     """Band parameters of one spectrum r on the uniform band grid x; NaN = missing (only
-    outside the valid span: the resampling bridges interior holes).
+    outside the valid span: the resampling bridges interior holes). `tie_j`, `search_j`: the
+    index ranges of `band_indices()`.
 
     Scratch: ties (3,) int64, cr (G,), coef (≥ max degree + 1). Writes out (N_OUT,) and
     status (2,) (Band I, Band II)."""
+    tie_points_idx(r, tie_j, ties)
+    bands_with_ties(x, r, ties, search_j, search_lo, search_hi, pinv1, pinv2, cr, coef, out,
+                    status)  # fmt: skip
+
+
+@njit_serial
+def tie_points_block(b_t, ns, tie_j, best, ties_t):
+    """`tie_points_idx` for a block of spectra stored transposed (b_t[grid point, spectrum]),
+    across spectra (SIMD): ties_t[w, s]. `best` is scratch (≥ ns,)."""
+    for w in range(tie_j.shape[0]):
+        for s in range(ns):
+            best[s] = -np.inf
+            ties_t[w, s] = -1
+        for j in range(tie_j[w, 0], tie_j[w, 1] + 1):
+            for s in range(ns):
+                v = b_t[j, s]
+                better = v > best[s]
+                best[s] = v if better else best[s]
+                ties_t[w, s] = j if better else ties_t[w, s]
+
+
+@njit_serial
+def bands_with_ties(x, r, ties, search_j, search_lo, search_hi, pinv1, pinv2, cr, coef, out,
+                    status):  # fmt: skip
+    """`bands_one` given the tie points (3,) (grid indices, −1 = none)."""
     for k in range(out.shape[0]):
         out[k] = np.nan
     status[0] = NO_COVERAGE
@@ -281,12 +353,14 @@ def bands_one(x, r, tie_lo, tie_hi, search_lo, search_hi, pinv1, pinv2, ties, cr
     last = -1
     for j in range(x.shape[0]):
         if not np.isnan(r[j]):
-            if first < 0:
-                first = j
+            first = j
+            break
+    for j in range(x.shape[0] - 1, -1, -1):
+        if not np.isnan(r[j]):
             last = j
+            break
     if first < 0:
         return
-    tie_points_one(x, r, tie_lo, tie_hi, ties)
     for w in range(3):
         if ties[w] >= 0:
             out[TIE1 + w] = x[ties[w]]
@@ -295,15 +369,33 @@ def bands_one(x, r, tie_lo, tie_hi, search_lo, search_hi, pinv1, pinv2, ties, cr
     t3 = ties[2]
     if t1 >= 0 and t2 > t1:
         out[SLOPE] = (r[t2] - r[t1]) / (x[t2] - x[t1]) / r[t1]
-        status[0] = _band(x, r, t1, t2, first, last, search_lo[0], search_hi[0], pinv1, cr,
-                          coef, out, BIC)  # fmt: skip
+        status[0] = _band(x, r, t1, t2, first, last, search_lo[0], search_hi[0], search_j[0, 0],
+                          search_j[0, 1], pinv1, cr, coef, out, BIC)  # fmt: skip
     if t2 >= 0 and t3 > t2:
-        status[1] = _band(x, r, t2, t3, first, last, search_lo[1], search_hi[1], pinv2, cr,
-                          coef, out, BIIC)  # fmt: skip
+        status[1] = _band(x, r, t2, t3, first, last, search_lo[1], search_hi[1], search_j[1, 0],
+                          search_j[1, 1], pinv2, cr, coef, out, BIIC)  # fmt: skip
     # BAR needs a measured Band I and a covered Band II region; a Band II area below zero
     # (spectrum above its continuum: no pyroxene band, e.g. olivine) counts as zero.
     if status[0] == OK and not np.isnan(out[BII_AREA]) and out[BI_AREA] > 0.0:
         out[BAR] = max(out[BII_AREA], 0.0) / out[BI_AREA]
+
+
+@njit_serial
+def bands_of_block(b_t, ns, rows, grid, tie_j, search_j, search_lo, search_hi, pinv1, pinv2,
+                   r, cr, ties, coef, best, ties_t, out, status):  # fmt: skip
+    """`bands_one` for each of the block's ns spectra (columns of b_t (G, ≥ns) on the band
+    grid), into out[rows[s]] and status[rows[s]]; the tie points across the block (SIMD).
+    Scratch: r, cr (G,), ties (3,), coef, best (≥ns,), ties_t (3, ≥ns) int64."""
+    g = grid.shape[0]
+    tie_points_block(b_t, ns, tie_j, best, ties_t)
+    for s in range(ns):
+        for k in range(g):
+            r[k] = b_t[k, s]
+        for w in range(3):
+            ties[w] = ties_t[w, s]
+        i = rows[s]
+        bands_with_ties(grid, r, ties, search_j, search_lo, search_hi, pinv1, pinv2, cr, coef,
+                        out[i], status[i])  # fmt: skip
 
 
 @njit_serial
@@ -322,99 +414,3 @@ def der_snr_noise(row, scratch):
     for j in range(2, m - 2):
         d[j - 2] = abs(2.0 * scratch[j] - scratch[j - 2] - scratch[j + 2])
     return 1.482602 / np.sqrt(6.0) * np.median(d)
-
-
-@njit_serial
-def _to_grid(wavelength_um, row, complete, grid, half_width_um, plan_idx, plan_t, r):
-    if complete:
-        resample_planned_one(row, plan_idx, plan_t, r)
-    else:
-        _resample_binned_one(wavelength_um, row, grid, half_width_um, r)
-
-
-@njit_parallel
-def band_pipeline(
-    wavelength_um, reflectance, error, has_err, grid, half_width_um, plan_idx, plan_t,
-    tie_lo, tie_hi, search_lo, search_hi, pinv1, pinv2, z, n_chunks,
-):  # fmt: skip
-    """Band parameters of (N, B) spectra on the shared ascending axis `wavelength_um` (B,).
-
-    Per spectrum, on per-chunk scratch (no allocation per spectrum): ≤ 0 and NaN → missing;
-    binned resample to the band grid (planned when the row is complete); `bands_one`. With
-    `z` (n_mc, B) standard normal draws (n_mc ≥ 1), a Monte-Carlo σ per column: the row is
-    perturbed by σⱼ·z[k, j] on its own axis — σⱼ from `error` (read when has_err; ≤ 0 or NaN
-    = unknown) or else the DER_SNR estimate — resampled and analysed again; σ = the standard
-    deviation of the draws, NaN when fewer than half the draws give a value.
-    Returns out (N, N_OUT), sigma (N, N_OUT), status (N, 2), noise (N,) (the σ used when no
-    error column; NaN otherwise or without Monte-Carlo).
-    """
-    n = reflectance.shape[0]
-    nb = reflectance.shape[1]
-    g = grid.shape[0]
-    n_mc = z.shape[0]
-    n_coef = max(pinv1.shape[0], pinv2.shape[0])
-    out = np.empty((n, N_OUT))
-    sig = np.full((n, N_OUT), np.nan)
-    status = np.empty((n, 2), np.int64)
-    noise = np.full(n, np.nan)
-    chunk = (n + n_chunks - 1) // n_chunks
-    for ch in prange(n_chunks):
-        row = np.empty(nb)
-        sj = np.empty(nb)
-        pert = np.empty(nb)
-        scratch = np.empty(2 * nb)
-        r = np.empty(g)
-        cr = np.empty(g)
-        ties = np.empty(3, np.int64)
-        coef = np.empty(n_coef)
-        tmp = np.empty(N_OUT)
-        st = np.empty(2, np.int64)
-        acc = np.empty(N_OUT)
-        acc2 = np.empty(N_OUT)
-        cnt = np.empty(N_OUT, np.int64)
-        for i in range(ch * chunk, min(n, (ch + 1) * chunk)):
-            count = 0
-            for j in range(nb):
-                v = reflectance[i, j]
-                if v > 0.0:
-                    row[j] = v
-                    count += 1
-                else:
-                    row[j] = np.nan
-            complete = count == nb
-            _to_grid(wavelength_um, row, complete, grid, half_width_um, plan_idx, plan_t, r)
-            bands_one(grid, r, tie_lo, tie_hi, search_lo, search_hi, pinv1, pinv2, ties, cr,
-                      coef, out[i], status[i])  # fmt: skip
-            if n_mc == 0 or count < 5:
-                continue
-            est = np.nan
-            if not has_err:
-                est = der_snr_noise(row, scratch)
-                noise[i] = est
-            for j in range(nb):
-                s = est
-                if has_err:
-                    e = error[i, j]
-                    s = e if e > 0.0 else np.nan
-                sj[j] = s if not np.isnan(s) else 0.0
-            for c in range(N_OUT):
-                acc[c] = 0.0
-                acc2[c] = 0.0
-                cnt[c] = 0
-            for k in range(n_mc):
-                for j in range(nb):
-                    pert[j] = row[j] + sj[j] * z[k, j]
-                _to_grid(wavelength_um, pert, complete, grid, half_width_um, plan_idx, plan_t, r)
-                bands_one(grid, r, tie_lo, tie_hi, search_lo, search_hi, pinv1, pinv2, ties,
-                          cr, coef, tmp, st)  # fmt: skip
-                for c in range(N_OUT):
-                    d = tmp[c] - out[i, c]  # deviations from the nominal value: no cancellation
-                    if not np.isnan(d):
-                        acc[c] += d
-                        acc2[c] += d * d
-                        cnt[c] += 1
-            for c in range(N_OUT):
-                if cnt[c] >= (n_mc + 1) // 2 and cnt[c] >= 2:
-                    mu = acc[c] / cnt[c]
-                    sig[i, c] = np.sqrt(max(acc2[c] / cnt[c] - mu * mu, 0.0) * cnt[c] / (cnt[c] - 1))
-    return out, sig, status, noise

@@ -1,9 +1,8 @@
 """The fused Bus-DeMeo pipeline: raw (N, B) spectra → class, in one pass over the input.
 
 Rows without a missing value (the survey case) are gathered into blocks of BLOCK spectra
-stored transposed (grid point × spectrum): each row is resampled once by a branch-free
-sparse map (`resample_taps`) straight into its column of the 41-point and of the fine
-feature grid, then features (`features_block`) and the Bus-DeMeo steps (`grid_block`) run
+stored transposed (band × spectrum) and resampled by a branch-free sparse map
+(`resample_taps`) onto the 41-point and the fine feature grid, still transposed; then features (`features_block`) and the Bus-DeMeo steps (`grid_block`) run
 with SIMD across the block's spectra. A row with a missing value (≤ 0 or NaN), or every row
 when the shared axis itself does not cover the grid, takes the per-spectrum path
 (`_one_spectrum`): coverage → binned resample with holes → `features_one` → `classify_one`.
@@ -16,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from firmware._jit import njit_parallel, njit_serial, prange
+from firmware.kernels.bands import N_OUT, bands_of_block, bands_one
 from firmware.kernels.demeo import FK, GAP, INDETERMINATE, OK, TOO_FEW, classify_one
 from firmware.kernels.demeo_block import BLOCK_SCRATCH_ROWS, grid_block
 from firmware.kernels.features import BLOCK_SCRATCH_ROWS as F_ROWS
@@ -116,13 +116,34 @@ def _load_row(reflectance, i, row):
 
 
 @njit_serial
-def _taps_into(row, taps, w, out_t, s):
-    """out_t[k, s] = Σₘ w[k, m]·row[taps[k, m]] (a complete row's binned resampling)."""
+def _load_column(reflectance, i, x_t, s):
+    """Copy row i into column s of the block x_t (float64); return how many values are > 0
+    (the row is complete when all are: NaN and ≤ 0 are missing)."""
+    count = 0
+    for j in range(x_t.shape[0]):
+        v = reflectance[i, j]
+        x_t[j, s] = v
+        count += 1 if v > 0.0 else 0
+    return count
+
+
+@njit_serial
+def taps_block(x_t, ns, taps, w, out_t):
+    """out_t[k, s] = Σₘ w[k, m]·x_t[taps[k, m], s] for the block's ns complete rows: the
+    binned resampling (`resample_taps`), vectorised across spectra."""
     for k in range(taps.shape[0]):
-        acc = 0.0
-        for m in range(taps.shape[1]):
-            acc += w[k, m] * row[taps[k, m]]
-        out_t[k, s] = acc
+        o = out_t[k]
+        x0 = x_t[taps[k, 0]]
+        w0 = w[k, 0]
+        for s in range(ns):
+            o[s] = w0 * x0[s]
+        for m in range(1, taps.shape[1]):
+            wm = w[k, m]
+            if wm == 0.0:
+                continue
+            xm = x_t[taps[k, m]]
+            for s in range(ns):
+                o[s] += wm * xm[s]
 
 
 @njit_parallel
@@ -132,7 +153,9 @@ def bus_demeo_pipeline(
     edge_uniform, win_ok,
     f_starts, f_lengths, f_pinv, f_vander, f_grams, f_mid, f_half, f_centre, f_tol,
     eig, mean, tmpl_mean, tmpl_sigma, tmpl_inv_var, tmpl_sr, th_table, th_temps, th_index, th_gram,
-    k_min_depth, max_edge_steps, max_gap_um, min_points, all_chi2, n_chunks,
+    k_min_depth, max_edge_steps, max_gap_um, min_points, all_chi2,
+    with_bands, b_grid, b_half_width_um, band_taps, band_w, tie_j, search_j, search_lo, search_hi,
+    pinv1, pinv2, n_chunks,
 ):  # fmt: skip
     """Classify (N, B) spectra sharing `wavelength_um` (B,) µm; float32 or float64 input.
 
@@ -147,6 +170,11 @@ def bus_demeo_pipeline(
     mode). Returns class (N,), w (N,), slope (N,), pc (N, 5), chi2 (N, 25) float32, features
     (N, 3, 4), status (N,), edge_filled (N,), indeterminate (N,), coverage (N, 2) first/last
     µm, thermal (N, 2) excess removed at 2.45 µm and temperature K (0, NaN = no tail).
+
+    With `with_bands` the same pass also measures Band I/II (`firmware.kernels.bands`, no
+    Monte-Carlo) on the band grid `b_grid` (taps `band_taps, band_w`; `tie_j, search_j` from
+    `band_indices`): two more outputs, band values (N, N_OUT) and status (N, 2); without,
+    they are empty (0 rows). The band stage shares the row reads and the transposed block.
     """
     n = reflectance.shape[0]
     nb = reflectance.shape[1]
@@ -167,6 +195,11 @@ def bus_demeo_pipeline(
     cov = np.empty((n, 2))
     thermal = np.zeros((n, 2))
     thermal[:, 1] = np.nan
+    nbo = n if with_bands else 0
+    b_out = np.empty((nbo, N_OUT))
+    b_status = np.empty((nbo, 2), np.int64)
+    gb = b_grid.shape[0]
+    n_coef = max(pinv1.shape[0], pinv2.shape[0])
     chunk = (n + n_chunks - 1) // n_chunks
     for ch in prange(n_chunks):
         row = np.empty(nb)
@@ -180,6 +213,7 @@ def bus_demeo_pipeline(
         det = np.empty(nf)
         # block scratch
         rows = np.empty(BLOCK, np.int64)
+        x_t = np.empty((nb, BLOCK))
         r_t = np.empty((g, BLOCK))
         e_t = np.empty((g, BLOCK))
         fine_t = np.empty((gf, BLOCK))
@@ -196,16 +230,21 @@ def bus_demeo_pipeline(
         b_indet = np.empty(BLOCK, np.bool_)
         b_ex = np.empty(BLOCK)
         b_tk = np.empty(BLOCK)
+        b_t = np.empty((gb if with_bands else 0, BLOCK))
+        rb = np.empty(gb)
+        crb = np.empty(gb)
+        ties = np.empty(3, np.int64)
+        bcoef = np.empty(n_coef)
+        best = np.empty(BLOCK)
+        ties_t = np.empty((3, BLOCK), np.int64)
         i = ch * chunk
         end = min(n, (ch + 1) * chunk)
         while i < end:
             ns = 0
             while i < end and ns < BLOCK:
-                count = _load_row(reflectance, i, row)
-                if block_ok and count == nb:
+                count = _load_column(reflectance, i, x_t, ns) if block_ok else 0
+                if count == nb:
                     rows[ns] = i
-                    _taps_into(row, taps41, w41, r_t, ns)
-                    _taps_into(row, tapsf, wf, fine_t, ns)
                     if has_err:
                         for j in range(nb):
                             v = error[i, j]
@@ -215,6 +254,7 @@ def bus_demeo_pipeline(
                             e_t[k, ns] = e41[k]
                     ns += 1
                 else:
+                    count = _load_row(reflectance, i, row)
                     _one_spectrum(
                         i, wavelength_um, row, count, error, has_err, grid, half_width_um,
                         fine_grid, fine_half_width_um, f_starts, f_lengths, f_pinv, f_vander,
@@ -224,9 +264,20 @@ def bus_demeo_pipeline(
                         fine, rprime, coef, c2, det, cls, wflag, slope, pc, chi2, feats,
                         status, edge, indet, cov, thermal,
                     )  # fmt: skip
+                    if with_bands:
+                        _resample_binned_one(wavelength_um, row, b_grid, b_half_width_um, rb)
+                        bands_one(b_grid, rb, tie_j, search_j, search_lo, search_hi, pinv1,
+                                  pinv2, ties, crb, bcoef, b_out[i], b_status[i])  # fmt: skip
                 i += 1
             if ns == 0:
                 continue
+            taps_block(x_t, ns, taps41, w41, r_t)
+            taps_block(x_t, ns, tapsf, wf, fine_t)
+            if with_bands:
+                taps_block(x_t, ns, band_taps, band_w, b_t)
+                bands_of_block(b_t, ns, rows, b_grid, tie_j, search_j, search_lo, search_hi,
+                               pinv1, pinv2, rb, crb, ties, bcoef, best, ties_t, b_out,
+                               b_status)  # fmt: skip
             features_block(fine_t, ns, win_ok, f_starts, f_lengths, f_pinv, f_vander, f_grams,
                            f_mid, f_half, f_centre, f_tol, fwork, feat_t)  # fmt: skip
             for s in range(ns):
@@ -255,4 +306,4 @@ def bus_demeo_pipeline(
                 if all_chi2 or b_indet[s]:
                     for k in range(ntm):
                         chi2[r, k] = chi2_t[k, s]
-    return cls, wflag, slope, pc, chi2, feats, status, edge, indet, cov, thermal
+    return cls, wflag, slope, pc, chi2, feats, status, edge, indet, cov, thermal, b_out, b_status

@@ -208,8 +208,8 @@ def resample_taps(wavelength_um, grid_um, half_width_um):
     """The binned resampling of complete rows on a shared axis as a fixed-width sparse map.
 
     Returns idx (G, T) int64 and w (G, T) float64 with resampled[k] = Σₘ w[k, m]·row[idx[k, m]]
-    for a row without missing values (unused taps have weight 0), and valid (G,) bool — False
-    where the grid point lies outside the axis (the value would be NaN). It is
+    for a row without missing values (unused taps have weight 0; a grid point outside the
+    axis has a NaN weight, so its value comes out NaN), and valid (G,) bool. It is
     `resample_plan` unrolled: a mean over the window's samples, else linear interpolation
     between the two neighbours; equal to `resample_planned_one` to rounding (the mean is taken
     as Σ row/n instead of (Σ row)/n). A kernel can then resample with no branch per point.
@@ -223,6 +223,7 @@ def resample_taps(wavelength_um, grid_um, half_width_um):
     valid = np.zeros(g, np.bool_)
     for k in range(g):
         if np.isnan(t[k]):
+            w[k, 0] = np.nan
             continue
         if hi[k] > lo[k]:
             n = hi[k] - lo[k]
@@ -233,4 +234,6 @@ def resample_taps(wavelength_um, grid_um, half_width_um):
             taps[k, :2] = left[k], right[k]
             w[k, :2] = 1.0 - t[k], t[k]
             valid[k] = True
+        else:
+            w[k, 0] = np.nan
     return taps, w, valid
