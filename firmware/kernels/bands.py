@@ -29,6 +29,7 @@ from functools import lru_cache
 import numpy as np
 
 from firmware._jit import njit_serial
+from firmware.kernels._leaf import njit_leaf
 
 # The band grid: 0.01 µm steps, samples averaged within ±0.005 µm (finer than any band
 # parameter we report: Band I of the H/L/LL chondrites differ by 0.01–0.05 µm, and the
@@ -99,7 +100,7 @@ def band_indices():
     return ties, search
 
 
-@njit_serial
+@njit_leaf
 def _poly(c, t):
     acc = 0.0
     for k in range(c.shape[0] - 1, -1, -1):
@@ -107,45 +108,56 @@ def _poly(c, t):
     return acc
 
 
-@njit_serial
-def _cubic_min(c):
+@njit_leaf
+def _cubic_at(c0, c1, c2, c3, t):
+    """c0 + c1 t + c2 t² + c3 t³ by Horner (scalars: no array passed, no reference count)."""
+    return ((c3 * t + c2) * t + c1) * t + c0
+
+
+@njit_leaf
+def _cubic_min_s(c0, c1, c2, c3):
     """Minimum over [−1, 1] of c0 + c1 t + c2 t² + c3 t³: the edges and the interior root of
     p′ = c1 + 2 c2 t + 3 c3 t² where p″ > 0 (the local minimum), whichever is lowest."""
-    best = _poly(c, -1.0)
+    best = _cubic_at(c0, c1, c2, c3, -1.0)
     tbest = -1.0
-    v = _poly(c, 1.0)
+    v = _cubic_at(c0, c1, c2, c3, 1.0)
     if v < best:
         best = v
         tbest = 1.0
-    a = 3.0 * c[3]
-    b = 2.0 * c[2]
+    a = 3.0 * c3
+    b = 2.0 * c2
     if a == 0.0:
         if b > 0.0:  # a parabola opening upwards
-            t = -c[1] / b
+            t = -c1 / b
             if -1.0 < t < 1.0:
-                v = _poly(c, t)
+                v = _cubic_at(c0, c1, c2, c3, t)
                 if v < best:
                     best = v
                     tbest = t
         return tbest, best
-    disc = b * b - 4.0 * a * c[1]
+    disc = b * b - 4.0 * a * c1
     if disc <= 0.0:
         return tbest, best  # monotonic: the minimum is on an edge
     # the root with p″ = b + 2 a t > 0 is t = (−b + √disc) / (2a); written stably
     sq = np.sqrt(disc)
     q = -0.5 * (b - sq) if b < 0.0 else -0.5 * (b + sq)
     t1 = q / a
-    t2 = c[1] / q if q != 0.0 else t1
+    t2 = c1 / q if q != 0.0 else t1
     t = t1 if b + 2.0 * a * t1 > 0.0 else t2
     if -1.0 < t < 1.0:
-        v = _poly(c, t)
+        v = _cubic_at(c0, c1, c2, c3, t)
         if v < best:
             best = v
             tbest = t
     return tbest, best
 
 
-@njit_serial
+@njit_leaf
+def _cubic_min(c):
+    return _cubic_min_s(c[0], c[1], c[2], c[3])
+
+
+@njit_leaf
 def poly_min(c):
     """(t, p(t)) of the minimum of the polynomial c (increasing order) over [−1, 1].
 
@@ -189,17 +201,19 @@ def poly_min(c):
     return tbest, best
 
 
-@njit_serial
-def _fit_at(cr, centre_j, first, last, pinv, coef):
+@njit_leaf
+def _fit_min(cr, centre_j, first, last, pinv, coef):
     """Fit the polynomial to cr on the window of 2m+1 grid points centred at centre_j, moved
-    inside [first, last] if needed. Returns (window start, window centre index) or (−1, −1)
-    when the valid span is shorter than the window or the window holds NaN."""
+    inside [first, last] if needed, and find its minimum over the window. Returns (window
+    start, window centre index, t of the minimum in [−1, 1], value there), or window start
+    −1 when the valid span is shorter than the window or the window holds NaN. The cubic is
+    done on scalars (registers, no array passed on); other degrees use `coef` and poly_min."""
     w = pinv.shape[1]
     m = (w - 1) // 2
     if last - first + 1 < w:
-        return -1, -1
+        return -1, -1, 0.0, 0.0
     s = min(max(centre_j - m, first), last - w + 1)
-    if pinv.shape[0] == 4:  # the cubic: accumulators in registers, not in `coef`
+    if pinv.shape[0] == 4:
         a0 = a1 = a2 = a3 = 0.0
         for j in range(w):
             v = cr[s + j]
@@ -210,22 +224,24 @@ def _fit_at(cr, centre_j, first, last, pinv, coef):
         if np.isnan(a0 + a1 + a2 + a3):  # a NaN sample makes every sum NaN
             for j in range(w):
                 if np.isnan(cr[s + j]):
-                    return -1, -1
-        coef[0], coef[1], coef[2], coef[3] = a0, a1, a2, a3
-        return s, s + m
+                    return -1, -1, 0.0, 0.0
+        t, val = _cubic_min_s(a0, a1, a2, a3)
+        return s, s + m, t, val
     for j in range(w):
         if np.isnan(cr[s + j]):
-            return -1, -1
-    for k in range(pinv.shape[0]):
+            return -1, -1, 0.0, 0.0
+    n_c = pinv.shape[0]
+    for k in range(n_c):
         coef[k] = 0.0
     for j in range(w):
         v = cr[s + j]
-        for k in range(pinv.shape[0]):
+        for k in range(n_c):
             coef[k] += pinv[k, j] * v
-    return s, s + m
+    t, val = poly_min(coef[:n_c])
+    return s, s + m, t, val
 
 
-@njit_serial
+@njit_leaf
 def _band(x, r, a, b, first, last, search_lo, search_hi, j_lo, j_hi, pinv, cr, coef, out, col):
     """One band between tie indices a < b: area, centre, depth into out[col:col+3]; status.
 
@@ -268,21 +284,18 @@ def _band(x, r, a, b, first, last, search_lo, search_hi, j_lo, j_hi, pinv, cr, c
     if 1.0 - vmin < MIN_DEPTH:
         out[col + 1] = 1.0 - vmin
         return NO_BAND
-    s, cj = _fit_at(cr, jmin, lo, hi, pinv, coef)
+    s, cj, t, v = _fit_min(cr, jmin, lo, hi, pinv, coef)
     if s < 0:
         return NO_COVERAGE
-    c = coef[: pinv.shape[0]]
-    t, v = poly_min(c)
     # re-centre the window on the fitted minimum and refit, until it stays put
     for _ in range(RECENTRE_STEPS):
         j2 = cj + int(np.floor(t * m + 0.5))
         if j2 == cj:
             break
-        s2, cj2 = _fit_at(cr, j2, lo, hi, pinv, coef)
+        s2, cj2, t2, v2 = _fit_min(cr, j2, lo, hi, pinv, coef)
         if s2 < 0 or cj2 == cj:
             break
-        cj = cj2
-        t, v = poly_min(c)
+        cj, t, v = cj2, t2, v2
     out[col + 1] = 1.0 - v
     centre = x[cj] + t * m * h
     # a minimum on the window edge, or one the re-centring walked out of the band's search
@@ -296,7 +309,7 @@ def _band(x, r, a, b, first, last, search_lo, search_hi, j_lo, j_hi, pinv, cr, c
     return OK
 
 
-@njit_serial
+@njit_leaf
 def tie_points_idx(r, tie_j, ties):
     """For each tie window (index range tie_j[w]), the index of the largest valid r, or −1:
     `continuum.tie_points_one` on precomputed index ranges (NaN never compares greater)."""
@@ -311,7 +324,7 @@ def tie_points_idx(r, tie_j, ties):
         ties[w] = idx
 
 
-@njit_serial
+@njit_leaf
 def bands_one(x, r, tie_j, search_j, search_lo, search_hi, pinv1, pinv2, ties, cr, coef, out,
               status):  # fmt: skip
     """Band parameters of one spectrum r on the uniform band grid x; NaN = missing (only
@@ -325,7 +338,7 @@ def bands_one(x, r, tie_j, search_j, search_lo, search_hi, pinv1, pinv2, ties, c
                     status)  # fmt: skip
 
 
-@njit_serial
+@njit_leaf
 def tie_points_block(b_t, ns, tie_j, best, ties_t):
     """`tie_points_idx` for a block of spectra stored transposed (b_t[grid point, spectrum]),
     across spectra (SIMD): ties_t[w, s]. `best` is scratch (≥ ns,)."""
@@ -341,7 +354,7 @@ def tie_points_block(b_t, ns, tie_j, best, ties_t):
                 ties_t[w, s] = j if better else ties_t[w, s]
 
 
-@njit_serial
+@njit_leaf
 def bands_with_ties(x, r, ties, search_j, search_lo, search_hi, pinv1, pinv2, cr, coef, out,
                     status):  # fmt: skip
     """`bands_one` given the tie points (3,) (grid indices, −1 = none)."""
@@ -380,7 +393,7 @@ def bands_with_ties(x, r, ties, search_j, search_lo, search_hi, pinv1, pinv2, cr
         out[BAR] = max(out[BII_AREA], 0.0) / out[BI_AREA]
 
 
-@njit_serial
+@njit_leaf
 def bands_of_block(b_t, ns, rows, grid, tie_j, search_j, search_lo, search_hi, pinv1, pinv2,
                    r, cr, ties, coef, best, ties_t, out, status):  # fmt: skip
     """`bands_one` for each of the block's ns spectra (columns of b_t (G, ≥ns) on the band

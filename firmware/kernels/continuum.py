@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from firmware._jit import njit_parallel, njit_serial, prange
+from firmware._jit import njit_parallel, prange
+from firmware.kernels._leaf import njit_leaf
 
 
-@njit_serial
+@njit_leaf
 def upper_hull_one(x, y, idx):
     """Indices of the upper convex hull of the valid points (x[j], y[j]), left to right.
 
@@ -48,7 +49,7 @@ def upper_hull_one(x, y, idx):
     return k
 
 
-@njit_serial
+@njit_leaf
 def hull_continuum_one(x, y, idx, out):
     """Upper-hull continuum of one spectrum into `out` (NaN outside the valid span).
 
@@ -71,7 +72,7 @@ def hull_continuum_one(x, y, idx, out):
     return k
 
 
-@njit_serial
+@njit_leaf
 def tie_points_one(x, y, lo_um, hi_um, ties):
     """For each window [lo_um[w], hi_um[w]]: index of the largest valid y, or −1 if none."""
     n = x.shape[0]
@@ -97,7 +98,7 @@ def tie_points_one(x, y, lo_um, hi_um, ties):
                 ties[w] = j
 
 
-@njit_serial
+@njit_leaf
 def linear_continuum_one(x, y, ties, out):
     """Piecewise-linear continuum through the tie points (skipping −1) into `out`; NaN
     outside the first and last valid tie point."""

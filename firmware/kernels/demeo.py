@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from firmware._jit import njit_parallel, njit_serial, prange
+from firmware._jit import njit_parallel, prange
+from firmware.kernels._leaf import njit_leaf
 from firmware.kernels.thermal import thermal_tail_one
 
 # Class indices (order of firmware.taxonomy.CLASS_NAMES).
@@ -28,7 +29,7 @@ CX_CLASSES = np.array([B, C, CB, CG, CGH, CH, X, XC, XE, XK], dtype=np.int64)
 FE, FH, FK = 0, 1, 2
 
 
-@njit_serial
+@njit_leaf
 def _fill_edges(r41, max_steps):
     """Hold the edge value over at most `max_steps` missing grid points at either end.
 
@@ -54,7 +55,7 @@ def _fill_edges(r41, max_steps):
     return first + (n - 1 - last)
 
 
-@njit_serial
+@njit_leaf
 def _slope_and_pcs(r41, grid, eig, mean, rprime, pc):
     """Normalised r41 → unconstrained LSQ slope (µm⁻¹), slope-removed rprime, 5 PC′ scores.
 
@@ -91,7 +92,7 @@ def _slope_and_pcs(r41, grid, eig, mean, rprime, pc):
     return slope
 
 
-@njit_serial
+@njit_leaf
 def _corr(a, b):
     """Pearson correlation of two equal-length vectors."""
     n = a.shape[0]
@@ -114,13 +115,13 @@ def _corr(a, b):
     return sab / np.sqrt(saa * sbb)
 
 
-@njit_serial
+@njit_leaf
 def _better(rprime, tmpl_sr, c1, c2):
     """The class among c1, c2 whose slope-removed template correlates better with rprime."""
     return c1 if _corr(rprime, tmpl_sr[c1]) >= _corr(rprime, tmpl_sr[c2]) else c2
 
 
-@njit_serial
+@njit_leaf
 def _tree(pc, slope, r045, rprime, tmpl_sr, has_e, has_h, has_k):
     """DeMeo 2009 Appendix B decision tree → (class index or −1, w flag).
 
@@ -212,7 +213,7 @@ def _tree(pc, slope, r045, rprime, tmpl_sr, has_e, has_h, has_k):
     return INDETERMINATE, False
 
 
-@njit_serial
+@njit_leaf
 def template_chi2(r41, e41, has_err, tmpl_mean, tmpl_sigma, tmpl_inv_var, chi2):
     """Reduced χ² of the normalised spectrum against each class mean, σ² = σ_class² + σ_obs².
 
@@ -236,7 +237,7 @@ def template_chi2(r41, e41, has_err, tmpl_mean, tmpl_sigma, tmpl_inv_var, chi2):
         chi2[c] = acc / n
 
 
-@njit_serial
+@njit_leaf
 def classify_one(r, e, has_err, det, grid, eig, mean, tmpl_mean, tmpl_sigma, tmpl_inv_var,
                  tmpl_sr, max_edge_steps, th_table, th_temps, th_index, th_gram, rprime, pc_out,
                  chi2_out):  # fmt: skip

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from firmware._jit import njit_serial
+from firmware.kernels._leaf import njit_leaf
 from firmware.kernels.demeo import CX_CLASSES, FE, FH, FK, I055, INDETERMINATE, _tree
 from firmware.kernels.thermal import BLOCK_SCRATCH_ROWS as TH_ROWS
 from firmware.kernels.thermal import thermal_block
@@ -24,7 +24,7 @@ _INV, _YM, _SXY, _SLOPE, _EXCESS, _TEMP = range(TH_ROWS, TH_ROWS + 6)
 BLOCK_SCRATCH_ROWS = TH_ROWS + 6
 
 
-@njit_serial
+@njit_leaf
 def chi2_block(r_t, e_t, ns, has_err, tmpl_mean, tmpl_sigma, tmpl_inv_var, acc, chi2_t):
     """`template_chi2` for the block: chi2_t[c, s] = reduced χ² of spectrum s against class c."""
     n = r_t.shape[0]
@@ -57,7 +57,7 @@ def chi2_block(r_t, e_t, ns, has_err, tmpl_mean, tmpl_sigma, tmpl_inv_var, acc, 
             chi2_t[c, s] = acc[s] / n
 
 
-@njit_serial
+@njit_leaf
 def _chi2_column(r_t, e_t, s, has_err, tmpl_mean, tmpl_sigma, tmpl_inv_var, out):
     """χ² of one spectrum (column s) of the block, for the classes-only mode's fallback."""
     n = r_t.shape[0]
@@ -73,7 +73,7 @@ def _chi2_column(r_t, e_t, s, has_err, tmpl_mean, tmpl_sigma, tmpl_inv_var, out)
         out[c] = acc / n
 
 
-@njit_serial
+@njit_leaf
 def grid_block(r_t, e_t, ns, has_err, det_t, grid, eig, mean, tmpl_mean, tmpl_sigma,
                tmpl_inv_var, tmpl_sr, th_table, th_temps, th_index, th_gram, all_chi2, work,
                rprime_t, pc_t, chi2_t, pcs, c2, cls, wflag, slope, indet, excess, temp_k):  # fmt: skip

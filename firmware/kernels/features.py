@@ -24,7 +24,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from firmware._jit import njit_parallel, njit_serial, prange
+from firmware._jit import njit_parallel, prange
+from firmware.kernels._leaf import njit_leaf
 
 FEATURE_NAMES = ("e", "h", "k")
 # Windows and centre tolerances. e and k: classy `features/__init__.py` (Mahlke et al. 2022),
@@ -79,7 +80,7 @@ def feature_model():
     return starts, lengths, pinv, vander, mid, half, centre, tol
 
 
-@njit_serial
+@njit_leaf
 def _poly(c, t):
     """Horner evaluation of the polynomial with increasing-order coefficients c at t."""
     acc = 0.0
@@ -88,7 +89,7 @@ def _poly(c, t):
     return acc
 
 
-@njit_serial
+@njit_leaf
 def _poly_min(c):
     """(t, value) of the minimum of the polynomial over t in [−1, 1]: a coarse scan, then
     Newton steps on p′ = 0 kept inside ±1 coarse step and accepted only when p decreases.
@@ -124,7 +125,7 @@ def _poly_min(c):
     return tbest, best
 
 
-@njit_serial
+@njit_leaf
 def features_one(fine, starts, lengths, pinv, vander, mid, half, centre, tol, coef, out):
     """Measure every feature of one spectrum on the fine grid; out is (n_features, 4).
 
@@ -226,7 +227,7 @@ def feature_grams():
     )
 
 
-@njit_serial
+@njit_leaf
 def features_block(fine_t, ns, win_ok, starts, lengths, pinv, vander, grams, mid, half, centre,
                    tol, work, out):  # fmt: skip
     """`features_one` on a block of spectra stored transposed: fine_t[grid point, spectrum].

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from firmware._jit import njit_parallel, njit_serial, prange
+from firmware._jit import njit_parallel, prange
+from firmware.kernels._leaf import njit_leaf
 from firmware.kernels.bands import N_OUT, bands_of_block, bands_one
 from firmware.kernels.demeo import FK, GAP, INDETERMINATE, OK, TOO_FEW, classify_one
 from firmware.kernels.demeo_block import BLOCK_SCRATCH_ROWS, grid_block
@@ -25,7 +26,7 @@ from firmware.kernels.resample import _resample_binned_one
 BLOCK = 32  # spectra per SIMD block: 4 AVX-512 / 8 AVX2 vectors of float64, scratch in L1/L2
 
 
-@njit_serial
+@njit_leaf
 def coverage_one(wavelength_um, row, lo_um, hi_um):
     """(first valid µm, last valid µm, widest gap inside [lo, hi] µm, number of valid samples)."""
     first = np.nan
@@ -51,7 +52,7 @@ def coverage_one(wavelength_um, row, lo_um, hi_um):
 
 
 
-@njit_serial
+@njit_leaf
 def _one_spectrum(i, wavelength_um, row, count, error, has_err, grid, half_width_um,
                   fine_grid, fine_half_width_um, f_starts, f_lengths, f_pinv, f_vander, f_mid,
                   f_half, f_centre, f_tol, eig, mean, tmpl_mean, tmpl_sigma, tmpl_inv_var,
@@ -103,7 +104,7 @@ def _one_spectrum(i, wavelength_um, row, count, error, has_err, grid, half_width
         chi2[i, k] = c2[k]
 
 
-@njit_serial
+@njit_leaf
 def _load_row(reflectance, i, row):
     """Copy row i to float64 with ≤ 0 and NaN as NaN (missing); return the valid count."""
     count = 0
@@ -115,7 +116,7 @@ def _load_row(reflectance, i, row):
     return count
 
 
-@njit_serial
+@njit_leaf
 def _load_column(reflectance, i, x_t, s):
     """Copy row i into column s of the block x_t (float64); return how many values are > 0
     (the row is complete when all are: NaN and ≤ 0 are missing)."""
@@ -127,7 +128,7 @@ def _load_column(reflectance, i, x_t, s):
     return count
 
 
-@njit_serial
+@njit_leaf
 def taps_block(x_t, ns, taps, w, out_t):
     """out_t[k, s] = Σₘ w[k, m]·x_t[taps[k, m], s] for the block's ns complete rows: the
     binned resampling (`resample_taps`), vectorised across spectra."""

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from firmware._jit import njit_parallel, njit_serial, prange
+from firmware.kernels._leaf import njit_leaf
 
 
-@njit_serial
+@njit_leaf
 def _resample_one(wavelength_um, reflectance, grid_um, out):
     """Linear interpolation of one spectrum onto `grid_um`, NaN outside its coverage.
 
@@ -67,7 +68,7 @@ def resample_one(wavelength_um, reflectance, grid_um):
     return out
 
 
-@njit_serial
+@njit_leaf
 def _resample_binned_one(wavelength_um, reflectance, grid_um, half_width_um, out):
     """Mean of the valid samples within ±half_width of each grid point; where a grid point's
     window holds none, linear interpolation between the bracketing valid samples; NaN where
@@ -183,7 +184,7 @@ def resample_plan(wavelength_um, grid_um, half_width_um):
     return np.ascontiguousarray(np.stack([lo, hi, left, right]).astype(np.int64)), t
 
 
-@njit_serial
+@njit_leaf
 def resample_planned_one(row, idx, t, out):
     """Binned resampling of one complete row (no NaN) with a plan from `resample_plan`."""
     for k in range(t.shape[0]):

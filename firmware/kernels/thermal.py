@@ -33,7 +33,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from firmware._jit import njit_serial
+from firmware.kernels._leaf import njit_leaf
 
 C2_UM_K = 14387.768775  # second radiation constant hc/k in µm·K (CODATA 2018)
 T_SUN_K = 5772.0  # nominal solar effective temperature (IAU 2015 Resolution B3)
@@ -86,7 +86,7 @@ def thermal_model(grid_um):
     return _thermal_model_cached(tuple(np.round(grid, 6)))
 
 
-@njit_serial
+@njit_leaf
 def _solve3(g, y0, y1, y2):
     """c = G y for a 3×3 G; returns c and cᵀy (the explained sum of squares)."""
     c0 = g[0, 0] * y0 + g[0, 1] * y1 + g[0, 2] * y2
@@ -95,7 +95,7 @@ def _solve3(g, y0, y1, y2):
     return c0, c1, c2, c0 * y0 + c1 * y1 + c2 * y2
 
 
-@njit_serial
+@njit_leaf
 def thermal_tail_one(r, grid, table, temps, index, gram_inv):
     """Detect and remove a thermal tail from one normalised spectrum `r` on `grid` (in place).
 
@@ -157,7 +157,7 @@ _WORST, _S0, _S1, _S2, _RR, _SP, _BSS, _BA, _BK = range(9)
 BLOCK_SCRATCH_ROWS = 9
 
 
-@njit_serial
+@njit_leaf
 def thermal_block(r_t, ns, grid, table, temps, index, gram_inv, work, excess, temp_k):
     """`thermal_tail_one` on a block of complete normalised spectra stored transposed
     (r_t[grid point, spectrum], modified in place), with every loop across the `ns` spectra
