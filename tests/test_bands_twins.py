@@ -109,3 +109,21 @@ def test_der_snr_equals_twin_and_recovers_injected_noise():
     holes[50:60] = np.nan
     assert K.der_snr_noise(holes, scratch) == pytest.approx(twin.der_snr_noise(holes), rel=1e-12)
     assert np.isnan(K.der_snr_noise(np.full(4, 1.0), scratch))
+
+
+def test_vectorised_numpy_bands_equal_the_kernel_on_real_and_benchmark_spectra():
+    """The whole-array numpy band analysis (the benchmarks' numpy baseline) agrees with the
+    kernels on complete rows: real spectra on a shared axis, the lab spectra, and perturbed
+    spectra whose tie points and fit windows fall everywhere."""
+    from benchmarks.data import make_inputs
+    from tests.twins.numpy_bands import NumpyBands
+
+    axis, x = shared_axis_batch(n=300, seed=4, edge_cases=False, range_um=(0.45, 2.45))
+    cases = [(axis, x[~np.isnan(x).any(axis=1)]), make_inputs(3000)[:2]]
+    wl, lab, _ = lab_spectra()
+    cases.append((wl, lab[~np.isnan(lab).any(axis=1) & (lab > 0).all(axis=1)]))
+    for axis, x in cases:
+        values, status = NumpyBands(axis).analyse(x)
+        got = bands.analyse_batch(axis, x, n_mc=0)
+        _compare(got.values, got.status, values, status)
+        assert (status[:, 0] == K.OK).mean() > 0.3 and len(set(status[:, 1].tolist())) >= 3
