@@ -1,8 +1,9 @@
 """The simple onboard loop: classify every observation, store the results, downlink by value.
 
-This is the flight software the mission simulator flies until the flight executive
-(`firmware/fsw/`) replaces it behind the same seam: an object with `reset(t_ns)` and
-`step(OnboardInputs) -> OnboardOutputs`. Two parts are pluggable:
+This is the baseline flight software of the mission simulator (`spacecraft.computer.kind =
+"simple"`); the flight executive (`firmware/fsw/`, kind "fsw", `firmware.fsw.computer`) sits
+behind the same seam: an object with `reset(t_ns)` and `step(OnboardInputs) ->
+OnboardOutputs`. The seam types are defined here. Two parts of the simple loop are pluggable:
 
 - the classifier backend (`Classifier`): the host numba core (`HostClassifier`) now, a real
   board over serial later; it takes (N, B) spectra and returns a `BatchResult`;
@@ -97,6 +98,13 @@ class OnboardInputs:
     rate_bps: float = 0.0
     downlink_budget_bytes: int = 0  # what the radio could send in the interval just ended
     final: bool = False  # last step of the mission: finish the queue
+    # -- used by richer flight software (the simple loop ignores them) --
+    contact: bool = False  # the spacecraft's own view: a scheduled pass and Earth in view
+    radio_bytes: int = 0  # what the radio can carry over the interval while in contact
+    uplink: tuple = ()  # telecommands received in the interval (raw CCSDS packets)
+    stall_ns: int = 0  # the processor hangs from t_ns for this long (a CPU hang fault)
+    lat_deg: float = float("nan")  # sub-spacecraft point (onboard navigation)
+    lon_deg: float = float("nan")
 
 
 @dataclass(frozen=True)
@@ -130,6 +138,31 @@ class ResultRecord:
 
 
 @dataclass(frozen=True)
+class LookRequest:
+    """Flight software asks the instrument to look at (lat, lon) again, `integration_scale` ×
+    the nominal exposure (a PROSPECT re-observation), until `expires_ns`."""
+
+    request_id: int
+    t_ns: int
+    lat_deg: float
+    lon_deg: float
+    integration_scale: float
+    source_obs_id: int
+    expires_ns: int
+
+
+@dataclass(frozen=True)
+class StorageDelta:
+    """Bytes through mass memory in one step, for software that keeps its own ledger."""
+
+    written: int = 0
+    deleted: int = 0  # dropped: discarded, superseded, deleted, corrupted
+    refused: int = 0  # dropped: never written for want of room
+    downlinked: int = 0  # delivered (and, with store-and-forward, acknowledged)
+    repackaged: int = 0  # removed in one form because it was written again in another
+
+
+@dataclass(frozen=True)
 class OnboardOutputs:
     mode: str
     results: tuple[ResultRecord, ...] = ()
@@ -141,6 +174,21 @@ class OnboardOutputs:
     tx_s: float = 0.0
     lost: int = 0
     events: tuple[str, ...] = ()
+    # -- richer flight software --
+    packets: tuple[bytes, ...] = ()  # CCSDS packets handed to the radio, in order
+    requests: tuple[LookRequest, ...] = ()
+    instrument_on: bool | None = None  # None: on exactly in SURVEY
+    integration_scale: float = 1.0  # commanded exposure × nominal
+    storage: StorageDelta | None = None  # None: sum the product tuples
+    event_records: tuple = ()  # (severity, text) pairs, when severities are known
+
+    def storage_delta(self) -> StorageDelta:
+        if self.storage is not None:
+            return self.storage
+        return StorageDelta(
+            sum(p.n_bytes for p in self.written), sum(p.n_bytes for p in self.deleted),
+            sum(p.n_bytes for p in self.refused), sum(p.n_bytes for p in self.sent),
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -102,6 +102,35 @@ def _fly(scenario, out: Path, args) -> int:
     return 0
 
 
+def _fsw_lines(report: dict, out: Path) -> list[str]:
+    f = report["fsw"]
+    tel, sci, cmd = f["telemetry"], f["science"], f["commands"]
+    per = tel["per_apid"]
+    gen = sum(a["generated"] for a in per.values())
+    ground = sum(a["on_ground"] for a in per.values())
+    lost = sum(a["lost"] for a in per.values())
+    faults = [x for x in report["faults"] if "detected" in x]
+    detected = sum(x["detected"] is not None for x in faults)
+    recovered = sum(x.get("recovered") is not None for x in faults)
+    lines = [
+        f"flight software: {f['boots']} boot(s), {f['modes']['changes']} mode changes, ends in "
+        f"{f['modes']['final']} · commands: {cmd['on_board']['completed']} completed, "
+        f"{cmd['on_board']['rejected']} rejected, {cmd['on_board']['failed']} failed",
+        f"science: {sci['science_events']} science events, {sci['finds']} finds → {sci['reobs_requests']} "
+        f"PROSPECT looks ({sci['confirmed']} confirmed), {sci['redundant_raw']} redundant spectra kept off the link",
+        f"telemetry: {gen} packets generated, {ground} on the ground, {gen - ground - lost} still on board, "
+        f"{lost} lost · {tel['retransmitted_packets']} retransmitted · {out / 'telemetry.bin'}",
+    ]
+    if faults:
+        lines.append(f"faults: {len(faults)} injected, {detected} detected, {recovered} recovered (report.json: faults)")
+    ret = f["science_return"]
+    if "factor" in ret:
+        a, b = ret["autonomy"], ret["send_everything"]
+        lines.append(f"science events per MB downlinked: autonomy {a['events_per_mb']:,.0f} vs send-everything "
+                     f"{b['events_per_mb']:,.0f} → ×{ret['factor']:.1f} (science bytes only ×{ret['factor_science_bytes']:.0f})")
+    return lines
+
+
 def _with_progress(scenario, speed):
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -151,6 +180,8 @@ def _summary(report: dict, mission, out: Path, wall_s: float, timing_file: str) 
         f"{dl['bytes_received_on_ground']:,} B on the ground",
         f"report: {out / 'report.json'}",
     ]  # fmt: skip
+    if "fsw" in report:
+        lines[-1:-1] = _fsw_lines(report, out)
     if not obs["taken"]:
         modes = ", ".join(f"{k} {v / 3600:.1f} h" for k, v in obs["time_in_mode_s"].items())
         lines.insert(2, "no observation was made: the footprint was never lit within "

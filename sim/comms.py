@@ -7,7 +7,9 @@ J2000.0; Meeus 1998, Eq. 12.4, without the T² terms), so each station's visibil
 analytic window per sidereal day. Scheduled allocations (`[[ground.passes]]`, DSN-like,
 optionally repeating) are cut to the station's visibility; with none scheduled, every
 visibility window is a pass. During a pass the link is up unless the asteroid hides the
-spacecraft from Earth or a `missed_pass` fault has the station down.
+spacecraft from Earth or a `missed_pass` fault has the station down. The spacecraft cannot
+see a station outage: it expects contact (`LinkState.expected`) whenever a pass is scheduled
+and Earth is in view, and store-and-forward flight software transmits into the void.
 
 Rate: `rate_bps_at_1au` / d² (free-space loss ∝ d²), capped at `max_rate_bps`. Data reach
 the ground one light time later.
@@ -159,16 +161,17 @@ class GroundLink(Module):
             if w is not None:
                 self.bus.publish("event", Event(t_ns, self.name, "info", f"pass {w.pass_id} opens ({w.station})"))
             self.current = w
-        up = False
+        up = expected = False
         if w is not None:
             down = [f for f in self.faults.values() if f.param("station") in ("", w.station)]
             if down:
                 w.outage = True
             occulted = bool(self.eph.at(t_ns // self.step_ns)["earth_occulted"])
-            up = not down and not occulted
+            expected = not occulted
+            up = not down and expected
         self.bus.publish("link", LinkState(
-            t_ns, up, w is not None, w.pass_id if w else -1, w.station if w else "",
-            self.rate_bps if up else 0.0, self.owlt_s,
+            t_ns, up, w is not None, expected, w.pass_id if w else -1, w.station if w else "",
+            self.rate_bps if expected else 0.0, self.owlt_s,
         ))  # fmt: skip
 
     def _account_contact(self, prev_ns: int, t_ns: int) -> None:

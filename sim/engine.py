@@ -66,32 +66,52 @@ class Engine:
         self.progress = progress
         self.stats = RunStats()
 
-    def run(self) -> RunStats:
-        step, t_end = self.step_ns, self.t_end_ns
+    # -- driving: run() to the end, or start() then advance(t) from a ground script -------
+    def start(self) -> None:
+        """Reset every module at t = 0; the first update round is due at t = 0."""
         for m in self.modules:
             m.reset(0)
-        t = 0
-        while True:
-            for m in self.modules:
-                m.update(t)
-            self.stats.steps += 1
-            if t >= t_end:
-                break
-            t_next = t + step
-            if self.event_skipping:
-                quiet = min(m.quiet_until_ns(t) for m in self.modules)
-                target = min(quiet, t + self.max_skip_ns, t_end)
-                target -= target % step  # land on the grid, at or before the next event
-                if target > t_next:
-                    self.stats.skips += 1
-                    self.stats.skipped_ns += target - t_next
-                    t_next = target
-                else:
-                    self.stats.fine_steps += 1
+        self.next_ns = 0  # time of the next update round
+        self.now_ns = -1  # time of the last completed round (−1: none yet)
+        self.done = False
+
+    def step(self, limit_ns: int | None = None) -> None:
+        """One update round at `next_ns`, then choose the next round's time: one step on, or
+        a skip over a quiet stretch, never beyond `limit_ns` (a driver's stop) or the end."""
+        t, step, t_end = self.next_ns, self.step_ns, self.t_end_ns
+        for m in self.modules:
+            m.update(t)
+        self.stats.steps += 1
+        self.now_ns = t
+        if t >= t_end:
+            self.done = True
+            return
+        t_next = t + step
+        cap = t_end if limit_ns is None else max(min(limit_ns, t_end), t_next)
+        if self.event_skipping:
+            quiet = min(m.quiet_until_ns(t) for m in self.modules)
+            target = min(quiet, t + self.max_skip_ns, cap)
+            target -= target % step  # land on the grid, at or before the next event
+            if target > t_next:
+                self.stats.skips += 1
+                self.stats.skipped_ns += target - t_next
+                t_next = target
             else:
                 self.stats.fine_steps += 1
-            self.pacer.wait(t_next)
-            if self.progress is not None:
-                self.progress(t_next)
-            t = t_next
+        else:
+            self.stats.fine_steps += 1
+        self.pacer.wait(t_next)
+        if self.progress is not None:
+            self.progress(t_next)
+        self.next_ns = t_next
+
+    def advance(self, t_ns: int) -> None:
+        """Run update rounds until the world has been updated at `t_ns` (or the end)."""
+        while not self.done and self.now_ns < t_ns:
+            self.step(t_ns)
+
+    def run(self) -> RunStats:
+        self.start()
+        while not self.done:
+            self.step()
         return self.stats

@@ -3,12 +3,14 @@
 Each `[[faults]]` entry has a `kind`, a `start` (offset or ISO time), a `duration` (default:
 until the end) and the parameters of its kind. The injector publishes a `FaultMsg` with
 `active=True` at the start and `active=False` at the end; the module named in `target`
-models the effect (the spectrometer in `sim.instrument`, the battery in `sim.power`, the
-ground link in `sim.comms`). Detection and response are the flight software's job, not
-the injector's.
+models the effect: the spectrometer (`sim.instrument`), the battery (`sim.power`), the
+ground stations (`sim.comms`), the flight computer's processor and memories
+(`sim.spacecraft.FlightComputer`, bit flips by `sim.upsets`) and the ground segment's uplink
+(`sim.gse.segment`). Detection and response are the flight software's job, not the
+injector's. Single-event upsets act at their start (their duration does not matter).
 
 To add a kind: one entry in `FAULT_KINDS` (target module and parameter schema) and the
-effect in the target module. The flight-software work (issue 7) adds more kinds here.
+effect in the target module.
 """
 
 from __future__ import annotations
@@ -42,6 +44,35 @@ FAULT_KINDS: dict[str, tuple[str, dict, str]] = {
         "comms",
         {"station": F("str", "", doc="station name; empty = every station")},
         "ground-station outage: no contact during the fault window",
+    ),
+    "spectrometer_latchup": (
+        "instrument", {},
+        "the readout freezes (as stuck) until the flight software power-cycles the spectrometer",
+    ),
+    "cpu_hang": (
+        "computer", {},
+        "the flight processor hangs (a locked bus, a driver in a loop) for the fault's duration: "
+        "nothing runs; a processor reset (the watchdog) ends it",
+    ),
+    "model_upset": (
+        "computer",
+        {"bits": F("int", 1, lo=1, hi=64, doc="bits flipped at onset"),
+         "array": F("choice", "any", choices=("any", "eigenvectors", "data_mean", "template_mean", "template_sigma"),
+                    doc="which model constants in RAM; any = one the classifier reads directly")},
+        "single-event upsets in the classifier's constants in RAM (the live arrays of firmware.taxonomy.load_demeo_model)",
+    ),
+    "storage_upset": (
+        "computer",
+        {"bits": F("int", 1, lo=1, hi=64, doc="bits flipped at onset"),
+         "region": F("choice", "any", choices=("any", "telemetry", "products"),
+                     doc="stored telemetry packets, science products, or either")},
+        "single-event upsets in mass memory: bits flipped in stored packets or products",
+    ),
+    "uplink_corruption": (
+        "ground",
+        {"bits": F("int", 1, lo=1, hi=16, doc="bits flipped in each corrupted telecommand"),
+         "probability": F("float", 1.0, lo=0.0, hi=1.0, doc="chance that a telecommand sent in the window is hit")},
+        "a noisy uplink: telecommands sent during the fault window arrive with flipped bits",
     ),
 }  # fmt: skip
 
@@ -88,7 +119,8 @@ class FaultInjector(Module):
     def _publish(self, t_ns: int, f: dict, active: bool) -> None:
         target, params_schema, _ = FAULT_KINDS[f["kind"]]
         params = tuple((k, f[k]) for k in params_schema)
-        self.bus.publish("fault", FaultMsg(t_ns, f["fault_id"], f["kind"], active, target, params))
+        end = next(e for s, e, g in self.schedule if g["fault_id"] == f["fault_id"])
+        self.bus.publish("fault", FaultMsg(t_ns, f["fault_id"], f["kind"], active, target, params, end))
         what = "starts" if active else "ends"
         self.bus.publish("event", Event(t_ns, "faults", "warning" if active else "info",
                                         f"fault {f['fault_id']} {f['kind']} {what}"))  # fmt: skip

@@ -13,9 +13,17 @@ Per observation (every `cadence` in SURVEY, when the boresight centre is lit):
 4. onboard calibration divides by the electrons expected for I/F = 1 (known solar flux and
    instrument response) and reports a 1σ error from its own noise model.
 
-Faults (messages from `sim.faults`): stuck (the last frame again), noisy (σ × factor),
-saturated (signal × gain, clipping). The truth (dominant unit, its share, SNR) goes on a
-separate channel the flight software never reads.
+The flight computer commands the spectrometer through `ModeCmd`: it observes in SURVEY
+(nadir, when the footprint is lit) and PROSPECT (a re-observation: the boresight slews to the
+requested surface point, `sim.pointing`), only while powered, at `integration_scale` × the
+auto-exposure time: below 1 one shorter exposure, above 1 that many frames co-added (each at
+the auto-exposure time, so a longer look never saturates; SNR grows as √n where shot noise
+dominates, read noise adds per frame).
+
+Faults (messages from `sim.faults`): stuck (the last frame again), latch-up (stuck until the
+flight software power-cycles the spectrometer), noisy (σ × factor), saturated (exposure
+stuck long: integration_s × gain, clipping). The truth (dominant unit, its share, SNR) goes
+on a separate channel the flight software never reads.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from sim.bus import MessageBus, Module
 from sim.ephemeris import Ephemeris
 from sim.faults import active_faults
 from sim.messages import Frame, Truth
+from sim.pointing import ray_directions, target_look
 from sim.radiometry import (
     lommel_seeliger,
     phase_function,
@@ -95,6 +104,7 @@ class Spectrometer(Module):
         self.phase_slope = t["phase_slope_mag_per_deg"]
         self.pattern = footprint_pattern(c["footprint_samples"])
         self.half_fov_rad = c["ifov_mrad"] * 1e-3 / 2
+        self.max_emission_deg = c["max_emission_deg"]
         self.reset(0)
 
     def reset(self, t_ns: int) -> None:
@@ -105,6 +115,10 @@ class Spectrometer(Module):
         self.stuck_frame: tuple[np.ndarray, np.ndarray] | None = None
         self.n_off_body = 0
         self.missed: dict[str, int] = {}
+        self.requests: list = []  # pending re-observation requests (LookRequestMsg)
+        self.looks: list[dict] = []  # what became of each request
+        self.latched_up: set[int] = set()  # latch-up faults a power cycle has not cleared yet
+        self.powered = False
 
     def integration_for(self, radiance: np.ndarray) -> float:
         """Auto-exposure from a short pre-exposure of the same scene: fill AE_TARGET of the
@@ -121,13 +135,52 @@ class Spectrometer(Module):
     def update(self, t_ns: int) -> None:
         prev = self.t_ns
         super().update(t_ns)
-        active_faults(self.bus, self.name, self.faults, self.name)
+        for fid, f in active_faults(self.bus, self.name, self.faults, self.name).items():
+            if f.kind == "spectrometer_latchup" and f.t_ns == t_ns:
+                self.latched_up.add(fid)
+        self.latched_up &= set(self.faults)
+        self.requests += self.bus.drain("reobs", self.name)
         mode_msg = self.bus.read("mode")
         mode = mode_msg.mode if mode_msg else "IDLE"
-        self._count_missed(prev, t_ns, mode)
+        powered = mode_msg.instrument_on if mode_msg else False
+        if self.powered and not powered:
+            self.latched_up.clear()  # a power cycle clears a latch-up
+        self.powered = powered
+        self._count_missed(prev, t_ns, mode if powered or mode != "SURVEY" else "SURVEY, instrument off")
         k = t_ns // self.step_ns
-        if mode == "SURVEY" and t_ns % self.cadence_ns == 0 and self.eph.at(k)["observable"]:
-            self.observe(t_ns, k)
+        if not powered or t_ns % self.cadence_ns:
+            return
+        scale = mode_msg.integration_scale
+        if mode == "SURVEY" and self.eph.at(k)["observable"]:
+            self.observe(t_ns, k, scale=scale)
+        elif mode == "PROSPECT":
+            self._prospect(t_ns, k)
+
+    def _prospect(self, t_ns: int, k: int) -> None:
+        """Serve the oldest live re-observation request, if its target can be seen now."""
+        live = [r for r in self.requests if r.expires_ns > t_ns]
+        for r in self.requests:
+            if r.expires_ns <= t_ns:
+                self.looks.append({"request_id": r.request_id, "source_obs_id": r.source_obs_id,
+                                   "outcome": "expired", "t_s": t_ns / 1e9})  # fmt: skip
+        self.requests = live
+        if not live:
+            return
+        req = live[0]
+        g = self.eph.at(k)
+        r_sc = np.array([g["x_m"], g["y_m"], g["z_m"]])
+        look = target_look(self.eph, r_sc, t_ns / 1e9, req.lat_deg, req.lon_deg,
+                           self.max_emission_deg, self.cfg["max_incidence_deg"])  # fmt: skip
+        if not look.feasible:
+            self.looks.append({"request_id": req.request_id, "source_obs_id": req.source_obs_id,
+                               "outcome": "not feasible", "why": look.why, "t_s": t_ns / 1e9})  # fmt: skip
+            return
+        if self.observe(t_ns, k, boresight=look.boresight, scale=req.integration_scale,
+                        request_id=req.request_id, where=(req.lat_deg, req.lon_deg)):  # fmt: skip
+            self.requests = live[1:]
+            self.looks.append({"request_id": req.request_id, "source_obs_id": req.source_obs_id,
+                               "outcome": "observed", "obs_id": self.obs_id, "t_s": t_ns / 1e9,
+                               "emission_deg": round(look.emission_deg, 2)})  # fmt: skip
 
     def _count_missed(self, prev_ns: int, t_ns: int, mode: str) -> None:
         """Cadence ticks in (prev, t] with a lit footprint but the spacecraft in another mode."""
@@ -146,9 +199,11 @@ class Spectrometer(Module):
         # the flight software decides on the footprint turning lit or dark ...
         flip_ns = self._next_change("observable", now, k + 1, k + 1 + self.lookahead_steps) * self.step_ns
         mode_msg = self.bus.read("mode")
-        if mode_msg and mode_msg.mode == "SURVEY" and now:
+        next_tick = (t_ns // self.cadence_ns + 1) * self.cadence_ns
+        if mode_msg and mode_msg.instrument_on:
             # ... and while surveying a lit footprint, the next observation is due
-            return min(flip_ns, (t_ns // self.cadence_ns + 1) * self.cadence_ns)
+            if (mode_msg.mode == "SURVEY" and now) or (mode_msg.mode == "PROSPECT" and self.requests):
+                return min(flip_ns, next_tick)
         return flip_ns
 
     def _next_change(self, name: str, now: bool, k0: int, k1: int) -> int:
@@ -163,18 +218,25 @@ class Spectrometer(Module):
         return k1
 
     # -- one observation --------------------------------------------------------------------
-    def observe(self, t_ns: int, k: int) -> None:
+    def observe(self, t_ns: int, k: int, *, boresight: np.ndarray | None = None,
+                scale: float = 1.0, request_id: int = -1,
+                where: tuple[float, float] | None = None) -> bool:  # fmt: skip
+        """One observation (nadir, or along `boresight` at the surface point `where`, as the
+        flight software knows it); False when the field is off-body."""
         g = self.eph.at(k)
         r = np.array([g["x_m"], g["y_m"], g["z_m"]])
-        dirs = self._ray_directions(r)
+        dist = float(np.linalg.norm(r))
+        d0 = -r / dist if boresight is None else boresight
+        jitter = self.cfg["pointing_jitter_mrad"] * 1e-3
+        ju, jw = self.rng.normal(0.0, jitter, 2) if jitter > 0 else (0.0, 0.0)
+        dirs = ray_directions(d0, self.pattern, self.half_fov_rad, (ju, jw))
         hit, p = self._intersect(r, dirs)
         # the whole field (boresight ± half field of view) must lie inside the body's disc
-        dist = float(np.linalg.norm(r))
         off_axis = math.acos(min(1.0, float(-(dirs[0] @ r) / dist)))
         limb = math.asin(min(1.0, self.eph.radius_m / dist))
         if not hit.all() or off_axis + self.half_fov_rad > limb:
             self.n_off_body += 1
-            return
+            return False
         t_s = t_ns / 1e9
         n = p / self.eph.radius_m
         sun = self.eph.sun_hat
@@ -186,24 +248,10 @@ class Spectrometer(Module):
         lon = np.degrees(np.arctan2(pb[:, 1], pb[:, 0]))
         units = self.surface.unit_at(lat, lon)
         radiance, reflected_055 = self._radiance(units, cos_i, cos_e, alpha)
-        self._publish(t_ns, g, units, radiance, reflected_055, alpha, cos_i)
-
-    def _ray_directions(self, r: np.ndarray) -> np.ndarray:
-        x, y, z = (float(v) for v in r)
-        norm = math.sqrt(x * x + y * y + z * z)
-        dx, dy, dz = -x / norm, -y / norm, -z / norm
-        # u = d0 × ẑ (or × x̂ at the poles), w = d0 × u: an orthonormal frame about the boresight
-        ux, uy, uz = (dy, -dx, 0.0) if dx * dx + dy * dy > 1e-18 else (0.0, dz, -dy)
-        un = math.sqrt(ux * ux + uy * uy + uz * uz)
-        ux, uy, uz = ux / un, uy / un, uz / un
-        d0 = np.array([dx, dy, dz])
-        u = np.array([ux, uy, uz])
-        w = np.array([dy * uz - dz * uy, dz * ux - dx * uz, dx * uy - dy * ux])
-        jitter = self.cfg["pointing_jitter_mrad"] * 1e-3
-        ju, jw = (self.rng.normal(0.0, jitter, 2) if jitter > 0 else (0.0, 0.0))
-        off = self.pattern * math.tan(self.half_fov_rad)
-        d = d0[None, :] + (off[:, :1] + ju) * u[None, :] + (off[:, 1:] + jw) * w[None, :]
-        return d / np.linalg.norm(d, axis=1, keepdims=True)
+        if where is None:
+            where = (float(g["sub_lat_deg"]), float(g["sub_lon_deg"]))
+        self._publish(t_ns, g, units, radiance, reflected_055, alpha, cos_i, where, scale, request_id)
+        return True
 
     def _intersect(self, r: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         b = d @ r
@@ -228,7 +276,8 @@ class Spectrometer(Module):
             radiance = radiance + self.emissivity * planck_w_m2_sr_m(lam[None, :], temp[:, None])
         return radiance.mean(axis=0), reflected_055
 
-    def _publish(self, t_ns, g, units, radiance, reflected_055, alpha, cos_i) -> None:
+    def _publish(self, t_ns, g, units, radiance, reflected_055, alpha, cos_i, where, scale,
+                 request_id) -> None:  # fmt: skip
         c = self.cfg
         noise_factor = c["noise_scale"]
         t_int = self.integration_for(radiance)
@@ -237,22 +286,29 @@ class Spectrometer(Module):
                 noise_factor *= f.param("factor")
             elif f.kind == "spectrometer_saturated":  # exposure control stuck long
                 t_int = c["integration_s"] * f.param("gain")
-        signal = radiance * self.e_rate_per_radiance * t_int
+        # commanded exposure: a shorter one below 1, that many co-added frames above
+        n_frames = max(1, round(scale)) if scale >= 1 else 1
+        t_int *= scale if scale < 1 else 1.0
+        signal = radiance * self.e_rate_per_radiance * t_int  # per frame
         dark = self.dark_rate_e * t_int
         sigma = np.sqrt(signal + dark + self.read_e**2)
-        raw = signal + dark
-        if c["noise"]:
-            raw = raw + sigma * noise_factor * self.rng.standard_normal(signal.size)
-        dn = np.minimum(np.floor(np.minimum(np.maximum(raw, 0.0), c["full_well_e"]) / self.e_per_dn + 0.5), self.dn_max)
-        n_sat = int(np.count_nonzero(dn >= self.dn_max))
-        electrons = dn * self.e_per_dn - dark
-        e_ref = self.e_rate_ref * t_int
+        electrons = np.zeros_like(signal)
+        saturated = np.zeros(signal.size, dtype=bool)
+        for _ in range(n_frames):
+            raw = signal + dark
+            if c["noise"]:
+                raw = raw + sigma * noise_factor * self.rng.standard_normal(signal.size)
+            dn = np.minimum(np.floor(np.minimum(np.maximum(raw, 0.0), c["full_well_e"]) / self.e_per_dn + 0.5), self.dn_max)
+            saturated |= dn >= self.dn_max
+            electrons += dn * self.e_per_dn - dark
+        n_sat = int(np.count_nonzero(saturated))
+        e_ref = self.e_rate_ref * t_int * n_frames
         reflectance = electrons / e_ref
-        est_sigma = np.sqrt(np.maximum(electrons, 0.0) + dark + self.read_e**2) * c["noise_scale"]
+        est_sigma = np.sqrt(np.maximum(electrons, 0.0) + n_frames * (dark + self.read_e**2)) * c["noise_scale"]
         error = est_sigma / e_ref
-        snr = signal / (sigma * (noise_factor if c["noise"] else 1.0))
+        snr = np.sqrt(n_frames) * signal / (sigma * (noise_factor if c["noise"] else 1.0))
         kinds = sorted({f.kind for f in self.faults.values()})
-        if "spectrometer_stuck" in kinds:
+        if "spectrometer_stuck" in kinds or self.latched_up:
             if self.stuck_frame is None:
                 self.stuck_frame = self.last_frame or (reflectance, error)
             reflectance, error = self.stuck_frame
@@ -265,12 +321,14 @@ class Spectrometer(Module):
         purity = float(shares[dominant] / total) if total > 0 else 0.0
         self.obs_id += 1
         est_snr = float(np.median(np.maximum(electrons, 0.0) / est_sigma))
+        used = float(n_frames) if scale >= 1 else float(scale)
         self.bus.publish("frame", Frame(
-            t_ns, self.obs_id, float(g["sub_lat_deg"]), float(g["sub_lon_deg"]), float(alpha[0]),
+            t_ns, self.obs_id, float(where[0]), float(where[1]), float(alpha[0]),
             est_snr, n_sat, reflectance.astype(np.float32), error.astype(np.float32),
+            request_id, used,
         ))  # fmt: skip
         self.bus.publish("truth", Truth(
             t_ns, self.obs_id, dominant, purity, float(np.median(snr)), float(snr[self.i055]),
             float(np.degrees(np.arccos(np.clip(cos_i[0], -1, 1)))), float(alpha[0]),
-            float(g["altitude_m"]), ";".join(kinds),
+            float(g["altitude_m"]), ";".join(kinds), request_id,
         ))  # fmt: skip

@@ -2,7 +2,9 @@
 
 Energy: battery change = charged − discharged − fault losses; solar = to loads + to
 charging + spilled; demand = from solar + from battery + unserved. Storage: held = produced
-− downlinked − dropped, and the device's count equals the flight software's catalogue.
+− downlinked − dropped − repackaged (bytes rewritten in another form: a product cut into
+downlink packets), and the device's count equals the flight software's catalogue. For the
+flight executive "downlinked" means acknowledged by the ground (store-and-forward).
 Residuals are reported (and asserted ≈ 0 by the tests), not assumed.
 """
 
@@ -43,7 +45,7 @@ def storage_budget(mission) -> dict:
         "capacity_bytes": st.capacity, "peak_bytes": st.peak, "held_at_end_bytes": st.used,
         "produced_bytes": st.produced, "downlinked_bytes": st.downlinked,
         "dropped_bytes": st.deleted + st.refused, "deleted_for_room_bytes": st.deleted,
-        "refused_bytes": st.refused,
-        "residual_bytes": st.produced - st.downlinked - (st.deleted + st.refused) - st.used,
+        "refused_bytes": st.refused, "repackaged_bytes": st.repackaged,
+        "residual_bytes": st.produced - st.downlinked - (st.deleted + st.refused) - st.repackaged - st.used,
         "catalogue_bytes": getattr(onboard, "used_bytes", None),
     }  # fmt: skip

@@ -22,6 +22,7 @@ class FaultMsg:
     active: bool
     target: str  # the module that models it
     params: tuple = ()
+    until_ns: int = -1  # end of the fault window (on the onset message)
 
     def param(self, name: str, default=None):
         return dict(self.params).get(name, default)
@@ -75,9 +76,11 @@ class LinkState:
     t_ns: int
     in_pass: bool  # a ground station is scheduled, sees the target and is not occulted
     window_open: bool  # inside a pass window (contact may still be blocked)
+    expected: bool  # what the spacecraft believes: a pass window and Earth not occulted
+    # (a station outage is invisible from on board: the spacecraft transmits, nobody hears)
     pass_id: int  # −1 outside pass windows
     station: str
-    rate_bps: float
+    rate_bps: float  # while contact is expected
     owlt_s: float  # one-way light time
 
 
@@ -86,7 +89,9 @@ class ModeCmd:
     """The flight computer's mode for the coming interval (drives pointing and loads)."""
 
     t_ns: int
-    mode: str  # SAFE | IDLE | SURVEY | DOWNLINK
+    mode: str  # SAFE | IDLE | SURVEY | PROSPECT | DOWNLINK
+    instrument_on: bool = True  # the spectrometer is powered (surveying or prospecting modes)
+    integration_scale: float = 1.0  # commanded exposure × the nominal one
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +107,8 @@ class Frame:
     n_saturated: int  # bands at the ADC full scale
     reflectance: np.ndarray = field(repr=False, compare=False)
     error: np.ndarray = field(repr=False, compare=False)
+    request_id: int = -1  # the re-observation request this look answers (−1: survey)
+    integration_scale: float = 1.0  # exposure used × nominal (co-added frames above 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +125,7 @@ class Truth:
     phase_deg: float
     altitude_m: float
     faults: str  # active instrument faults, ';'-separated
+    request_id: int = -1
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,9 +159,10 @@ class StorageOps:
 
     t_ns: int
     written: int
-    deleted: int  # removed to make room for more valuable data (dropped)
+    deleted: int  # removed to make room for more valuable data, or damaged (dropped)
     refused: int  # could not be written: no room (dropped)
-    downlinked: int
+    downlinked: int  # delivered (store-and-forward software: acknowledged by the ground)
+    repackaged: int = 0  # removed because written again in another form (product → packets)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +173,7 @@ class StorageState:
     produced_bytes: int  # everything the flight software tried to store
     downlinked_bytes: int
     dropped_bytes: int  # deleted + refused
+    repackaged_bytes: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +187,29 @@ class Downlinked:
     n_bytes: int
     arrive_ns: int
     payload: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class LookRequestMsg:
+    """The flight computer asks the spectrometer to look at a surface point again."""
+
+    t_ns: int
+    request_id: int
+    lat_deg: float
+    lon_deg: float
+    integration_scale: float
+    source_obs_id: int
+    expires_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class Uplinked:
+    """A telecommand on its way up: sent by the ground at t_ns, on board at arrive_ns."""
+
+    t_ns: int
+    arrive_ns: int
+    corrupted: bool  # bits were flipped on the way (an uplink fault)
+    raw: bytes = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,5 +235,7 @@ CHANNELS: dict[str, tuple[type, bool]] = {
     "storage_ops": (StorageOps, False),
     "storage": (StorageState, False),
     "downlink": (Downlinked, True),
+    "reobs": (LookRequestMsg, True),
+    "uplink": (Uplinked, True),
     "event": (Event, True),
 }

@@ -4,6 +4,12 @@ Every file except `timing.json` is a deterministic function of the scenario and 
 determinism test hashes them all). `timing.json` holds what depends on the machine: wall
 time and the achieved speed-up over real time. Onboard software with a `write_outputs(dir)
 -> [relative paths]` or a `report() -> dict` method adds its own files and report section.
+
+When the flight executive flies, the ground's raw archive goes to `telemetry.bin` (every
+packet the ground handled, in order: telemetry as received, telecommands as sent; CCSDS
+Space Packets back to back, readable by any CCSDS tool or `assay decode`) and its decoded
+tables to `telemetry/*.csv` (packets, events, verification, housekeeping, science events,
+products, …).
 """
 
 from __future__ import annotations
@@ -43,13 +49,26 @@ def timing(mission) -> dict:
     wall = mission.wall_s
     import numba
 
+    base = mission.extra.get("baseline")
+    extra = {"baseline_wall_s": round(base["wall_s"], 3)} if base else {}
     return {
+        **extra,
         "wall_s": round(wall, 3), "simulated_s": sim_s,
         "speed_up_over_real_time": round(sim_s / wall, 1) if wall > 0 else None,
         "module_updates_per_wall_s": round(mission.stats.steps / wall, 1) if wall > 0 else None,
         "python": sys.version.split()[0], "platform": platform.platform(),
         "cpu_count": os.cpu_count(), "numba_threads": numba.get_num_threads(),
     }  # fmt: skip
+
+
+def write_telemetry(mission, out_dir: Path) -> list[str]:
+    """telemetry.bin and the decoded tables (the ground station's own decoder)."""
+    from sim.gse.tables import write_tables
+
+    seg = mission.ground
+    seg.archive.save(out_dir / "telemetry.bin")
+    written = write_tables(seg.station.decoder, out_dir / "telemetry", ("csv",))
+    return ["telemetry.bin", *sorted(str(p.relative_to(out_dir)) for p in written)]
 
 
 def write_run(mission, out_dir: Path, plots: bool = True) -> dict:
@@ -76,6 +95,8 @@ def write_run(mission, out_dir: Path, plots: bool = True) -> dict:
         for p in write_plots(mission, rows, report, out_dir / "plots"):
             files.append(f"plots/{p.name}")
     # hook for richer flight software (e.g. a telemetry archive): its own files and report
+    if getattr(mission, "packet_link", False):
+        files += write_telemetry(mission, out_dir)
     onboard = mission.extra["onboard"]
     if hasattr(onboard, "write_outputs"):
         files += list(onboard.write_outputs(out_dir))

@@ -92,7 +92,7 @@ def _shade_modes(ax, mission) -> None:
         return
     t = rec.column("t_ns") / NS_PER_H
     modes = rec.column("mode")
-    colours = {"SURVEY": "#59a14f", "DOWNLINK": "#4e79a7", "SAFE": "#e15759"}
+    colours = {"SURVEY": "#59a14f", "PROSPECT": "#b07aa1", "DOWNLINK": "#4e79a7", "SAFE": "#e15759"}
     start = 0
     for k in range(1, len(modes) + 1):
         if k == len(modes) or modes[k] != modes[start]:
@@ -118,7 +118,7 @@ def power_plot(mission, path: Path) -> None:
     a2.legend(fontsize=7)
     for ax in (a1, a2):
         _shade_modes(ax, mission)
-    a1.set_title("power (shaded: green SURVEY, blue DOWNLINK, red SAFE)")
+    a1.set_title("power (shaded: green SURVEY, purple PROSPECT, blue DOWNLINK, red SAFE)")
     _save(fig, path)
 
 
@@ -131,6 +131,8 @@ def storage_plot(mission, path: Path) -> None:
     ax.plot(t, rec.column("produced_bytes") * kb, label="produced (cumulative)")
     ax.plot(t, rec.column("downlinked_bytes") * kb, label="downlinked (cumulative)")
     ax.plot(t, rec.column("dropped_bytes") * kb, label="dropped (cumulative)")
+    if rec.column("repackaged_bytes").any():
+        ax.plot(t, rec.column("repackaged_bytes") * kb, ls="--", label="repackaged as packets (cumulative)")
     ax.axhline(mission.storage.capacity * kb, ls=":", color="grey", label="capacity")
     for w in mission.comms.windows:
         ax.axvspan(w.start_ns / NS_PER_H, w.end_ns / NS_PER_H, color="#4e79a7", alpha=0.12, lw=0)

@@ -2,12 +2,12 @@
 
 Array output P = S₀/r² · area · efficiency · cos θ, zero in eclipse. The angle depends on
 the attitude the mode commands (body-fixed array on the −Z face; instrument on +Z, antenna
-on −Z): SURVEY points +Z at nadir (array faces the zenith, cos θ = cos of the solar
+on −Z): SURVEY and PROSPECT point +Z at nadir (array faces the zenith, cos θ = cos of the solar
 incidence at the sub-spacecraft point), DOWNLINK points −Z at Earth (cos θ = cos of the
 Sun–asteroid–Earth angle), IDLE and SAFE point the array at the Sun. A sun-tracking array
 always has cos θ = 1. Slews are instantaneous.
 
-Loads: the bus always; survival heaters in IDLE/SAFE; the spectrometer in SURVEY; the
+Loads: the bus always; survival heaters in IDLE/SAFE; the spectrometer in SURVEY/PROSPECT; the
 transmitter for the seconds it actually sent; the computer's extra power for the seconds
 the classifier ran (its compute time is a load). The battery charges with efficiency η_c
 and delivers with η_d; surplus that cannot be stored is spilled (shunted), demand that
@@ -75,7 +75,7 @@ class Power(Module):
         load = p["load_bus_w"]
         if mode in ("IDLE", "SAFE"):
             load += p["load_heater_safe_w"]
-        elif mode == "SURVEY":
+        elif mode in ("SURVEY", "PROSPECT"):
             load += p["load_spectrometer_w"]
         return load
 
@@ -83,7 +83,7 @@ class Power(Module):
         n = k1 - k0
         if self.p["array_pointing"] == "sun_tracking" or mode in ("IDLE", "SAFE"):
             cos = np.ones(n)
-        elif mode == "SURVEY":
+        elif mode in ("SURVEY", "PROSPECT"):  # nadir (a PROSPECT slew is a few degrees)
             cos = np.maximum(self.eph.column("cos_i", k0, k1), 0.0)
         else:  # DOWNLINK
             cos = np.full(n, self.cos_downlink)

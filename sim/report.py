@@ -19,6 +19,8 @@ from firmware.busdemeo import classify
 from firmware.onboard import CRC_BYTES, SPECTRUM_HEADER
 from firmware.taxonomy import complex_of
 from firmware.validation import strip_w
+from sim.fault_report import fault_timeline
+from sim.fsw_report import fsw_section
 from sim.ledger import energy_budget, storage_budget
 from sim.spectra import load_source
 from sim.timebase import NS_PER_S, iso
@@ -34,14 +36,29 @@ def r(x, nd: int = 4):
     return x
 
 
+def ground_knowledge(mission) -> dict[int, set]:
+    """obs ID → what of it reached the ground: 'result' (its result record, or for the
+    executive its science event report) and/or 'spectrum' (its raw spectrum)."""
+    on_ground: dict[int, set] = defaultdict(set)
+    if getattr(mission, "packet_link", False):
+        dec = mission.ground.station.decoder
+        for row in dec.tables.get("science_events", []):
+            on_ground[row["obs_id"]].add("result")
+        for prod in dec.products.values():
+            if prod["kind"] == "SPECTRUM":
+                on_ground[prod["obs_id"]].add("spectrum")
+        return on_ground
+    for _, prod in mission.ground.received:
+        on_ground[prod["obs_id"]].add(prod["kind"])
+    return on_ground
+
+
 def observation_table(mission) -> list[dict]:
     """One row per observation: truth, onboard result, and what reached the ground."""
     truth = {t.obs_id: t for t in mission.bus.history("truth")}
     cls = {c.obs_id: c for c in mission.bus.history("classification")}
     frames = {f.obs_id: f for f in mission.bus.history("frame")}
-    on_ground: dict[int, set] = defaultdict(set)
-    for _, prod in mission.ground.received:
-        on_ground[prod["obs_id"]].add(prod["kind"])
+    on_ground = ground_knowledge(mission)
     units = mission.surface.units
     rows = []
     for oid in sorted(truth):
@@ -52,7 +69,8 @@ def observation_table(mission) -> list[dict]:
             "unit": u.name, "truth_class": u.truth_class, "resource": u.resource,
             "purity": t.purity, "snr_median": t.snr_median, "snr_055": t.snr_055,
             "incidence_deg": t.incidence_deg, "phase_deg": t.phase_deg, "altitude_m": t.altitude_m,
-            "faults": t.faults, "n_saturated": f.n_saturated,
+            "faults": t.faults, "n_saturated": f.n_saturated, "request_id": f.request_id,
+            "integration_scale": f.integration_scale,
             "class": c.cls if c else "", "complex": c.complex if c else "",
             "verdict": c.verdict if c else "lost", "value": c.value if c else 0.0,
             "reason": c.reason if c else "lost before classification",
@@ -146,24 +164,44 @@ def prospecting(rows: list[dict], mission) -> dict:
     return out
 
 
+def raw_spectrum_bytes(mission) -> int:
+    """What one raw spectrum costs on the link in this software's format."""
+    n = mission.instrument.bands_um.size
+    if getattr(mission, "packet_link", False):
+        from firmware.fsw.products import spectrum_product_bytes
+        from firmware.fsw.pus import TM_HEADER_LEN
+        from firmware.fsw.transfer import parts_overhead_bytes
+
+        part = int(mission.computer.onboard.exe.params["xfer.part_bytes"])
+        return parts_overhead_bytes(spectrum_product_bytes(n), part, TM_HEADER_LEN + 2)
+    return SPECTRUM_HEADER.size + 3 * n + CRC_BYTES
+
+
 def downlink_summary(mission, rows: list[dict]) -> dict:
     sent = mission.bus.history("downlink")
     by_kind = Counter()
     for m in sent:
         by_kind[m.kind] += m.n_bytes
     # what sending every raw spectrum would cost: one spectrum product per observation
-    raw = len(rows) * (SPECTRUM_HEADER.size + 3 * mission.instrument.bands_um.size + CRC_BYTES)
+    raw = len(rows) * raw_spectrum_bytes(mission)
     comms = mission.comms
+    g = mission.ground
+    if getattr(mission, "packet_link", False):
+        received, in_flight = g.stats["bytes_received"], sum(len(x[2]) for x in g.in_flight)
+        errors = [r["error"] for r in g.station.decoder.rows if r.get("error")]
+    else:
+        received, in_flight = g.received_bytes, sum(m.n_bytes for m in g.in_flight)
+        errors = g.decode_errors
     return {
         "rate_bps": r(comms.rate_bps, 2), "one_way_light_time_s": r(comms.owlt_s, 2),
         "bytes_sent": sum(by_kind.values()), "bytes_sent_by_kind": dict(sorted(by_kind.items())),
-        "bytes_received_on_ground": mission.ground.received_bytes,
-        "bytes_in_flight_at_end": sum(m.n_bytes for m in mission.ground.in_flight),
+        "bytes_received_on_ground": received,
+        "bytes_in_flight_at_end": in_flight,
         "raw_bytes_all_spectra": raw,
         "sent_over_raw": r(sum(by_kind.values()) / raw) if raw else None,
         "results_on_ground": sum(x["result_on_ground"] for x in rows),
         "spectra_on_ground": sum(x["spectrum_on_ground"] for x in rows),
-        "decode_errors": mission.ground.decode_errors,
+        "decode_errors": errors,
         "passes": [{
             "pass_id": w.pass_id, "station": w.station, "start": iso(mission.scenario.epoch, w.start_ns),
             "duration_s": r((w.end_ns - w.start_ns) / NS_PER_S, 1), "contact_s": r(w.contact_s, 1),
@@ -218,8 +256,9 @@ def build_report(mission, rows: list[dict] | None = None) -> dict:
         },
         "onboard": {
             "software": type(onboard).__name__,
+            "kind": sc.config["spacecraft"]["computer"]["kind"],
             "classifier": getattr(getattr(onboard, "classifier", None), "name", type(getattr(onboard, "classifier", None)).__name__),
-            "valuer": getattr(getattr(onboard, "valuer", None), "name", ""),
+            "valuer": _valuer_name(onboard),
         },
         "accuracy": accuracy(rows, mission.surface.units),
         "core_on_unit_sources": core_on_sources(mission.surface.units),
@@ -229,16 +268,25 @@ def build_report(mission, rows: list[dict] | None = None) -> dict:
         "downlink": downlink_summary(mission, rows),
         "faults": _faults(mission, rows),
         "events": events,
+        **({"fsw": fsw_section(mission)} if getattr(mission, "packet_link", False) else {}),
     }  # fmt: skip
+
+
+def _valuer_name(onboard) -> str:
+    v = getattr(onboard, "valuer", "")
+    return v if isinstance(v, str) else getattr(v, "name", "")
 
 
 def _faults(mission, rows: list[dict]) -> list[dict]:
     out = []
+    fsw = getattr(mission, "packet_link", False)
     for start, end, f in mission.faults.schedule:
         sub = [x for x in rows if start / NS_PER_S <= x["t_s"] < end / NS_PER_S]
         out.append({"fault_id": f["fault_id"], "kind": f["kind"], "start_s": start / NS_PER_S,
                     "end_s": end / NS_PER_S, "params": {k: v for k, v in f.items() if k not in ("kind", "start", "duration", "fault_id")},
                     "accuracy_during": _score(sub)})  # fmt: skip
+        if fsw:
+            out[-1].update(fault_timeline(mission, start, end, f))
     for f in mission.faults.beyond_end:
         out.append({"fault_id": f["fault_id"], "kind": f["kind"], "start_s": f["start"] / NS_PER_S,
                     "not_reached": "scheduled after the end of this (shortened) mission"})  # fmt: skip

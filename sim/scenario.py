@@ -13,6 +13,7 @@ be found and the dotted key, with what is allowed.
 from __future__ import annotations
 
 import copy
+import difflib
 import hashlib
 import re
 import tomllib
@@ -30,7 +31,7 @@ from sim.timebase import parse_duration_ns, parse_epoch
 
 SCENARIO_DIR = Path(__file__).resolve().parents[1] / "seeds" / "scenarios"
 # Modules that draw random numbers; each gets its own stream derived from the master seed.
-SEEDED_MODULES = ("target", "instrument", "onboard")
+SEEDED_MODULES = ("target", "instrument", "onboard", "upsets", "ground")
 
 
 class ScenarioError(AssayError, ValueError):
@@ -184,6 +185,59 @@ def _cross_checks(c: dict) -> None:
     if len(set(units)) != len(units):
         raise SchemaError("target.surface.units", f"unit names must be unique, got {units}")
     assert set(FAULT_KINDS) >= {f["kind"] for f in c["faults"]}
+    _computer_checks(c)
+
+
+def _computer_checks(c: dict) -> None:
+    """Onboard parameters and telecommands name things the flight software knows."""
+    from firmware.fsw import commands as cmds
+    from firmware.fsw.params import BY_NAME, ParamError
+
+    comp = c["spacecraft"]["computer"]
+    fsw = comp["kind"] == "fsw"
+    for name, value in comp["params"].items():
+        where = f"spacecraft.computer.params.{name}"
+        if name not in BY_NAME:
+            close = difflib.get_close_matches(name, list(BY_NAME), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise SchemaError(where, f"no such onboard parameter{hint}; see firmware.fsw.params.PARAMS")
+        try:
+            BY_NAME[name].check(value)
+        except (ParamError, TypeError, ValueError) as exc:
+            raise SchemaError(where, str(exc)) from None
+    if not fsw:
+        needs = [k for k in ("commands",) if c[k]] + (["mission.compare_send_all"] if c["mission"]["compare_send_all"] else [])
+        needs += [f"faults[{i}] ({f['kind']})" for i, f in enumerate(c["faults"]) if f["kind"] == "uplink_corruption"]
+        if needs or comp["params"]:
+            what = ", ".join(needs or ["spacecraft.computer.params"])
+            raise SchemaError("spacecraft.computer.kind", f"{what} need the flight executive: set kind = \"fsw\"")
+    for i, cmd in enumerate(c["commands"]):
+        where = f"commands[{i}]"
+        for key in ("data_hex", "raw_hex"):
+            try:
+                bytes.fromhex(cmd[key])
+            except ValueError:
+                raise SchemaError(f"{where}.{key}", f"not hexadecimal: {cmd[key]!r}") from None
+        if cmd["raw_hex"]:
+            continue
+        name = cmd["command"]
+        spec = cmds.BY_NAME.get(name)
+        func = cmds.FUNCTION_BY_NAME.get(name)
+        if spec is None and func is None:
+            known = sorted(cmds.BY_NAME) + sorted(cmds.FUNCTION_BY_NAME)
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise SchemaError(f"{where}.command", f"unknown command {name!r}{hint}; known: {', '.join(known)}")
+        if name == "PARAM_SET":
+            bad = sorted(set(cmd["args"]) - set(BY_NAME))
+            if bad:
+                raise SchemaError(f"{where}.args", f"unknown parameters {bad}")
+            continue
+        if spec is not None and spec.variable and not cmd["data_hex"]:
+            raise SchemaError(f"{where}.data_hex", f"{name} has a variable layout ({spec.variable}): give data_hex")
+        wanted = [a.name for a in (func or spec).args]
+        if not cmd["data_hex"] and sorted(cmd["args"]) != sorted(wanted):
+            raise SchemaError(f"{where}.args", f"{name} takes {wanted or 'no arguments'}, got {sorted(cmd['args'])}")
 
 
 def _find_line(text: str, key: str) -> int | None:

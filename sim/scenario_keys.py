@@ -23,6 +23,7 @@ MISSION = {
     "event_skipping": F("bool", True, doc="skip over quiet stretches (no observation, no contact, no event)"),
     "max_skip": F("duration", "6 h", lo=0, lo_open=True, doc="longest single skip"),
     "record_interval": F("duration", "60 s", lo=0, doc="minimum spacing of recorded samples"),
+    "compare_send_all": F("bool", False, doc="fsw: fly the same scenario and seed again with the send-everything baseline (auto.send_all) and report science events per MB for both"),
 }
 
 UNIT = {
@@ -99,7 +100,11 @@ SPACECRAFT = {
         "batch_size": F("int", 32, lo=1, hi=100_000, doc="observations classified together"),
         "downlink_raw_min_value": F("float", 0.0, lo=0, hi=1, doc="raw spectra below this value are not downlinked"),
         "value_rule": F("choice", "simple", choices=("simple", "prospect"),
-                        doc="what a result is worth: class rule (firmware.onboard.simple_value) or the prospecting verdict (firmware.prospect)"),
+                        doc="what a result is worth: class rule (simple loop: firmware.onboard.simple_value; executive: firmware.fsw.autonomy.busdemeo_value) or the prospecting verdict (firmware.prospect / firmware.assessment)"),
+        "kind": F("choice", "fsw", choices=("fsw", "simple"),
+                  doc="fsw: the flight executive (firmware/fsw: modes, FDIR, autonomy, CCSDS/PUS to a ground segment); simple: the baseline loop of firmware/onboard.py"),
+        "fast_period": F("duration", "1 s", lo=0.01, hi=60, doc="fsw: period of the fast rate group (the slow one runs at 1/10 of its rate)"),
+        "params": F("mapping", {}, doc="fsw: onboard parameters set in NVM before launch, by name (firmware.fsw.params.PARAMS), e.g. \"auto.event_threshold\" = 0.4"),
     }, optional=True),
 }  # fmt: skip
 
@@ -122,6 +127,7 @@ INSTRUMENT = {
     "vis_dark_e_per_s": F("float", 50.0, lo=0, doc="dark current, VIS channel, e⁻/s"),
     "nir_dark_e_per_s": F("float", 20_000.0, lo=0, doc="dark current, NIR channel, e⁻/s"),
     "max_incidence_deg": F("float", 70.0, lo=0, hi=90, doc="no observation when the Sun is lower"),
+    "max_emission_deg": F("float", 60.0, lo=0, hi=89, doc="a targeted (PROSPECT) look needs the target within this angle of its zenith as seen from the spacecraft"),
     "footprint_samples": F("choice", 7, choices=(1, 7, 19), doc="rays sampling the footprint (areal mixing)"),
     "pointing_jitter_mrad": F("float", 0.2, lo=0, doc="1σ pointing error per observation, mrad"),
     "noise": F("bool", True, doc="false = noiseless (for calibration runs)"),
@@ -145,7 +151,21 @@ GROUND = {
         "duration": F("duration", lo=0, lo_open=True, doc="length of the allocation"),
         "repeat": F("duration", 0, lo=0, doc="repeat period (e.g. '1 d'); 0 = once"),
     }, doc="scheduled allocations (DSN-like); none = every visibility window is a pass"),
+    "ack_interval": F("duration", "30 s", lo=1, doc="fsw: the ground acknowledges received telemetry this often while in contact"),
+    "procedure": F("choice", "recover", choices=("recover", "none"),
+                   doc="fsw: operators on the loop — recover: on a SAFE entry or reboot, send CLEAR_FAULTS, SET_MODE IDLE, SET_MODE SURVEY (retried until accepted); none: only [[commands]]"),
+    "retry_interval": F("duration", "30 min", lo=1, doc="fsw: a refused recovery is tried again this much later"),
+    "command_timeout_margin": F("duration", "10 min", lo=0, doc="fsw: a command's reports are awaited 2 × light time + this"),
 }  # fmt: skip
+
+COMMAND = {
+    "at": F("time", doc="offset from the epoch or ISO time; sent at the first contact from then"),
+    "command": F("str", doc="a command of firmware.fsw.commands.SPECS or a PUS 8 function (SET_MODE, CLEAR_FAULTS, …)"),
+    "args": F("mapping", {}, doc="its arguments by name (a mode by name or number); PARAM_SET: parameter name = value"),
+    "data_hex": F("str", "", doc="application data as hex, for variable layouts (instead of args)"),
+    "raw_hex": F("str", "", doc="a whole TC packet as hex, sent as is (e.g. a malformed one, to test the spacecraft's checks)"),
+    "retries": F("int", 2, lo=0, hi=10, doc="resend this often when the spacecraft reports a bad CRC (uplink damage)"),
+}
 
 FAULT = {
     "kind": F("choice", choices=tuple(FAULT_KINDS), doc="fault kind"),
@@ -161,4 +181,5 @@ SCHEMA = {
     "instrument": Table(INSTRUMENT, optional=True),
     "ground": Table(GROUND),
     "faults": Many(FAULT, doc="fault schedule", extra=fault_params_schema),
+    "commands": Many(COMMAND, doc="fsw: time-tagged telecommands from the ground"),
 }

@@ -31,7 +31,8 @@ class SchemaError(ValueError):
 class F:
     """One leaf key.
 
-    kind: float | int | bool | str | duration | time | epoch | choice | floats
+    kind: float | int | bool | str | duration | time | epoch | choice | floats | mapping
+    (a table of names to numbers, booleans or strings)
     lo/hi: inclusive bounds unless lo_open/hi_open; choices: for kind 'choice'.
     doc: what it is, with its unit (shown by `assay scenarios --keys`).
     """
@@ -98,7 +99,7 @@ def validate(data: Any, schema: dict, path: str = "", epoch: datetime | None = N
         elif spec.default is REQUIRED:
             raise SchemaError(where, f"is required: {spec.doc or spec.kind}")
         else:
-            out[key] = spec.default if spec.kind not in ("duration", "time") or spec.default is None \
+            out[key] = spec.default if spec.kind not in ("duration", "time", "mapping") or spec.default is None \
                 else _leaf(spec.default, spec, where, epoch)
     return out
 
@@ -144,6 +145,12 @@ def _leaf(value: Any, spec: F, where: str, epoch: datetime | None) -> Any:
                 raise ValueError("must be a number, got nan")
             _range(value, spec)
             return value
+        if kind == "mapping":
+            if not isinstance(value, dict) or not all(
+                isinstance(k, str) and isinstance(v, bool | int | float | str) for k, v in value.items()
+            ):
+                raise ValueError(f"must be a table of names to numbers, booleans or strings, got {value!r}")
+            return dict(value)
         if kind == "floats":
             if not isinstance(value, list) or not all(
                 isinstance(v, int | float) and not isinstance(v, bool) for v in value

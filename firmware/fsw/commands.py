@@ -167,6 +167,7 @@ FUNCTIONS: dict[int, FunctionSpec] = {
         ),
         FunctionSpec(6, "CLOSE_SUMMARY"),
         FunctionSpec(7, "VERIFY_MODEL"),
+        FunctionSpec(8, "RESUME_AUTONOMY"),
     )
 }
 FUNCTION_BY_NAME = {f.name: f for f in FUNCTIONS.values()}

@@ -42,7 +42,7 @@ from firmware.fsw.storage import Storage
 from firmware.fsw.store import MassMemory
 
 SCRUB_COST_NS_PER_KIB = 10_000  # modelled: CRC over 1 KiB of mass memory on a small MCU
-SCRUB_BYTES_PER_CYCLE = 16 * 1024  # scrub rate: 16 KiB per slow cycle (a 4 MiB store in ~45 min)
+SCRUB_BYTES_PER_CYCLE = 4 * 1024  # scrub rate: 4 KiB per slow cycle (a 4 MiB store in ~3 h)
 
 
 class ResetCause(IntEnum):
@@ -275,8 +275,9 @@ class Executive:
     def transmit(self, t_ns: int, budget_bytes: int) -> list[bytes]:
         """Packets for the radio now, at most `budget_bytes`. Whenever the link is up the TT&C
         traffic flows (command reports, events, housekeeping), so the ground always sees the
-        effect of its commands; science and product parts only in DOWNLINK mode."""
-        if not self.link.up:
+        effect of its commands; science and product parts only in DOWNLINK mode. Below
+        `link.tx_min_soc` the transmitter is shed (the receiver stays on)."""
+        if not self.link.up or self._soc() < self.params["link.tx_min_soc"]:
             return []
         apids = {Apid.CMD, Apid.EVT, Apid.HK}
         if self.modes.mode == Mode.DOWNLINK:
@@ -332,22 +333,24 @@ class Executive:
             )
         up, rising = self.link.up, self.link.up and not self._link_was_up
         self._link_was_up = up
+        # a pass: antenna to Earth — at its start, or later once no ground command holds the
+        # mode (e.g. after a recovery handed the spacecraft back to autonomy mid-pass)
         if (
-            rising
+            up
             and self.params["auto.auto_downlink"]
             and mode in (Mode.IDLE, Mode.SURVEY, Mode.PROSPECT)
+            and (rising or modes.reason != Reason.COMMAND)
         ):
-            if (
-                modes.check(Mode.DOWNLINK, Reason.LINK) == Guard.OK
-            ):  # a pass began: antenna to Earth
+            if modes.check(Mode.DOWNLINK, Reason.LINK) == Guard.OK:
                 self._resume = mode
                 modes.request(Mode.DOWNLINK, Reason.LINK, t_ns)
-        elif mode == Mode.DOWNLINK and not up and modes.reason == Reason.LINK:
-            back = (
-                self._resume
-                if self._resume != Mode.PROSPECT or self.autonomy.pending
-                else Mode.SURVEY
-            )
+        elif mode == Mode.DOWNLINK and not up:  # the pass is over (a commanded one too)
+            if modes.reason == Reason.COMMAND:
+                back = Mode.IDLE
+            elif self._resume != Mode.PROSPECT or self.autonomy.pending:
+                back = self._resume
+            else:
+                back = Mode.SURVEY
             if modes.check(back, Reason.LINK) != Guard.OK:
                 back = Mode.IDLE
             modes.request(back, Reason.LINK, t_ns)

@@ -113,6 +113,14 @@ class ModeManager:
                 return guard
         return Guard.OK
 
+    def hand_over(self, reason: Reason, t_ns: int) -> None:
+        """Keep the mode but change who holds it (the ground hands it back to autonomy): an
+        event like a mode change to the same mode, with the new reason."""
+        self.reason = Reason(reason)
+        self._events.raise_(
+            t_ns, Ev.MODE_CHANGED, from_mode=self.mode, to_mode=self.mode, reason=self.reason
+        )
+
     def request(self, to: Mode, reason: Reason, t_ns: int) -> Guard:
         """Change mode if the guards allow; a refusal is an event too (low severity)."""
         to = Mode(to)

@@ -89,7 +89,6 @@ class Monitoring:
         for p in self.pmons.values():
             if not p.enabled:
                 continue
-            lo, hi = self.limits(p)
             sample = self._pool.sample(p.pool_name)
             if (
                 sample is None
@@ -97,8 +96,10 @@ class Monitoring:
                 or sample[0] != sample[0]
             ):
                 observed, value = CheckState.UNCHECKED, math.nan
+                lo = hi = math.nan
             else:
                 value = sample[0]
+                lo, hi = self.limits(p)
                 observed = (
                     CheckState.BELOW_LOW
                     if value < lo
@@ -106,10 +107,10 @@ class Monitoring:
                     if value > hi
                     else CheckState.WITHIN
                 )
-            need = p.repetitions or int(self._params["mon.repetitions"])
-            if observed == p.state:
+            if observed is p.state:
                 p.pending, p.count = observed, 0
                 continue
+            need = p.repetitions or int(self._params["mon.repetitions"])
             p.count = p.count + 1 if observed == p.pending else 1
             p.pending = observed
             if observed != CheckState.UNCHECKED and p.count < need:

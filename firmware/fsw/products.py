@@ -117,6 +117,12 @@ def encode_spectrum(
     return _frame(ProductKind.SPECTRUM, product_id, t_ns, value, meta + arrays)
 
 
+def spectrum_product_bytes(n_bands: int, with_error: bool = True) -> int:
+    """Size of a SPECTRUM product of `n_bands` bands (header, metadata, coded arrays, CRC)."""
+    coded = _QUANT.size + 2 * n_bands
+    return _HEAD.size + _SPEC.size + coded * (3 if with_error else 2) + 4
+
+
 def decode_spectrum(payload: bytes) -> dict:
     if len(payload) < _SPEC.size:
         raise ProductError(f"spectrum product: {len(payload)} bytes, header needs {_SPEC.size}")

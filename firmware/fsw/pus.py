@@ -15,13 +15,13 @@ Conventions (ECSS-E-ST-70-41C, PUS-C; CCSDS 133.0-B-2 Space Packet Protocol):
 
 from __future__ import annotations
 
+import binascii
 import struct
 from dataclasses import dataclass, field
 from enum import IntEnum
 
 from spacepackets.ccsds.spacepacket import CCSDS_HEADER_LEN, SpacePacketHeader
 from spacepackets.ccsds.time import CdsShortTimestamp
-from spacepackets.ecss import check_pus_crc
 from spacepackets.ecss.fields import PacketFieldEnum
 from spacepackets.ecss.pus_1_verification import (
     FailureNotice,
@@ -231,8 +231,10 @@ def is_tc(raw: bytes) -> bool:
 
 
 def crc_ok(raw: bytes) -> bool:
-    """CRC-16/CCITT-FALSE over the whole packet (including its CRC) is zero."""
-    return check_pus_crc(raw)
+    """CRC-16/CCITT-FALSE over the whole packet (including its CRC) is zero. Computed with
+    `binascii.crc_hqx` (the same CRC as `spacepackets.ecss.check_pus_crc`, tested against
+    the `crc` package): the memory scrub runs it over every stored packet."""
+    return binascii.crc_hqx(raw, 0xFFFF) == 0
 
 
 def decode_tm(raw: bytes, epoch_unix_ms: int = DEFAULT_EPOCH_UNIX_MS) -> TmView:

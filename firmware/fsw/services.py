@@ -127,6 +127,13 @@ def bind_services(exe) -> None:
                 raise CommandError(
                     FailCode.RESOURCE_FULL, "CLOSE_SUMMARY: no room for the summary product"
                 )
+        elif name == "RESUME_AUTONOMY":  # the ground hands the mode back: survey, downlink
+            if exe.mode not in (Mode.IDLE, Mode.SURVEY):
+                raise CommandError(
+                    FailCode.NOT_ALLOWED_IN_MODE,
+                    f"RESUME_AUTONOMY in {exe.mode.name}: only from IDLE or SURVEY",
+                )
+            exe.modes.hand_over(Reason.AUTONOMY, t)
         elif name == "VERIFY_MODEL":
             if not exe.fdir.check_model(t):
                 raise CommandError(

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from itertools import islice
 
 from firmware.fsw.pus import SEQ_COUNT_MODULO, Apid, Counters, crc_ok
 
@@ -154,7 +155,9 @@ class TmStore:
         for k in range(len(order) + 1):
             apid = order[(start + k) % len(order)]
             after = self._scrub_seq if k == 0 else -1  # resume inside the APID we stopped in
-            for item in [x for x in self.queues[apid] if x.seq > after]:
+            q = self.queues[apid]
+            start_i = max(0, after - q[0].seq + 1) if q else 0  # counts are contiguous per APID
+            for item in islice(q, start_i, None):
                 if todo == 0 or (budget_bytes is not None and read >= budget_bytes):
                     self._scrub_apid, self._scrub_seq = apid, item.seq - 1
                     return n, read

@@ -60,6 +60,39 @@ class ArchiveWriter:
         self.close()
 
 
+class MemoryArchive:
+    """An archive kept in memory (the mission loop writes it into the run directory at the
+    end, `save`); the same `write` checks as `ArchiveWriter`."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.packets = 0
+        self.bytes = 0
+
+    def write(self, raw: bytes) -> None:
+        raw = bytes(raw)
+        if len(raw) < MIN_PACKET_LEN or packet_length(raw) != len(raw):
+            raise ValueError(f"refusing to archive {len(raw)} bytes that are not one whole packet")
+        self.data += raw
+        self.packets += 1
+        self.bytes += len(raw)
+
+    def save(self, path: str | os.PathLike) -> Path:
+        p = Path(path)
+        try:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_bytes(bytes(self.data))
+        except OSError as exc:
+            raise ArchiveError(f"{p}: cannot write the archive ({exc.strerror})") from exc
+        return p
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 @dataclass(frozen=True)
 class Skipped:
     offset: int

@@ -218,6 +218,10 @@ class GroundStation:
             return report
         raise AssertionError("unreachable")  # the loop returns or raises on its last attempt
 
+    def final_report(self, rid: int) -> dict | None:
+        """The verification report that ends command `rid` (a failure or COMPLETE_OK), or None."""
+        return self._final(rid)
+
     def _final(self, rid: int) -> dict | None:
         for rec in self.verifications.get(rid, []):
             if rec["report"] in FAILURES or rec["report"] == "COMPLETE_OK":
@@ -238,7 +242,10 @@ class GroundStation:
                 raise CommandTimeout(
                     f"{what} within {timeout_s} s (t={self.now_ns / NS_PER_S:.1f} s)"
                 )
-            self.link.run_until(min(self.now_ns + self.link.step_ns, deadline))
+            # one step of the world; a link on a skipping engine says how far it may go
+            stop = getattr(self.link, "next_stop_ns", None)
+            t = stop(deadline) if stop else min(self.now_ns + self.link.step_ns, deadline)
+            self.link.run_until(t)
 
     def events(self, name: str | None = None, since_ns: int | None = None) -> list[dict]:
         rows = self.decoder.tables.get("events", [])
