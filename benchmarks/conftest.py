@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numba
 import pytest
 
@@ -27,3 +29,13 @@ def numba_impl(request):
     numba.set_num_threads(1 if request.param == "numba-1t" else numba.config.NUMBA_NUM_THREADS)
     yield request.param
     numba.set_num_threads(previous)
+
+
+_LOAD_AT_START = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+
+
+def pytest_benchmark_update_machine_info(config, machine_info):
+    """Record the 1-minute load average at the start and end of the run: on a shared machine
+    the timings mean little without it (the summary prints it)."""
+    end = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    machine_info["assay_loadavg"] = f"{_LOAD_AT_START:.2f} / {end:.2f}"

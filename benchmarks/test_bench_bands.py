@@ -1,9 +1,11 @@
 """Band analysis, mineralogy and verdict stages: numpy twin vs numba on 1 and all threads.
 
-The numpy twins (tests/twins/band_twins.py) are plain Python loops written for clarity, so they
-are timed on NUMPY_N spectra only; numba runs at every size of ASSAY_BENCH_SIZES. The last group
-times the whole onboard chain the simulator runs (Bus-DeMeo + bands + verdict), the issue-5
-throughput metric.
+The numpy baselines of the band analysis and of the fused survey pipeline are the vectorised,
+blocked twins (tests/twins/numpy_bands.py, numpy_pipeline.py), run up to NUMPY_MAX_N spectra
+(~50 µs per spectrum); the per-spectrum twins of band_twins.py (Python loops, for clarity) are
+timed on NUMPY_N spectra for the hull, calibration and verdict stages. The survey group is the
+issue-5 throughput metric: raw spectra → Bus-DeMeo class and Band I/II parameters in one pass;
+the chain adds the mineralogy calibrations and the prospecting verdict.
 """
 
 from __future__ import annotations
@@ -13,16 +15,19 @@ import pytest
 
 from benchmarks.conftest import record, run
 from benchmarks.data import make_inputs, sizes
-from firmware import bands, busdemeo
+from firmware import bands
 from firmware import mineralogy as M
 from firmware import prospect as P
 from firmware.kernels import bands as K
 from firmware.kernels import continuum as C
 from firmware.kernels.resample import resample_binned
 from tests.twins import band_twins as twin
+from tests.twins.numpy_bands import NumpyBands
+from tests.twins.numpy_pipeline import NumpyBusDeMeo
 
 SIZES = sizes()
-NUMPY_N = 100  # the twins are Python loops: ~1–3 ms per spectrum
+NUMPY_N = 100  # the per-spectrum twins are Python loops: ~1–3 ms per spectrum
+NUMPY_MAX_N = 100_000  # the vectorised twins: ~50 µs per spectrum
 MC_SIZES = [n for n in SIZES if n <= 10_000] or SIZES[:1]  # 64 draws per spectrum
 
 
@@ -41,12 +46,37 @@ def test_bands_numba(benchmark, n, numba_impl):
     assert (result.status[:, 0] == K.OK).mean() > 0.6
 
 
-@pytest.mark.parametrize("n", [NUMPY_N])
+def _numpy_ok(n: int) -> None:
+    if n > NUMPY_MAX_N:
+        pytest.skip(f"numpy baseline limited to N ≤ {NUMPY_MAX_N} (~50 µs per spectrum)")
+
+
+@pytest.mark.parametrize("n", SIZES)
 def test_bands_numpy(benchmark, n):
+    _numpy_ok(n)
     benchmark.group = "bands: raw spectra → Band I/II centre, depth, area, BAR"
     axis, x, _ = make_inputs(n)
-    z = np.empty((0, axis.size))
-    run(benchmark, lambda: twin.band_pipeline(axis, x, None, z), n)
+    nb = NumpyBands(axis)
+    run(benchmark, lambda: nb.analyse(x), n)
+    record(benchmark, "numpy", n, x.shape[1])
+
+
+@pytest.mark.parametrize("n", SIZES)
+def test_survey_numba(benchmark, n, numba_impl):
+    benchmark.group = "survey: raw spectra → Bus-DeMeo class + Band I/II (fused)"
+    axis, x, _ = make_inputs(n)
+    bd, bb = run(benchmark, lambda: bands.survey_batch(axis, x), n)
+    record(benchmark, numba_impl, n, x.shape[1])
+    assert (bd.status == 0).mean() > 0.99 and (bb.status[:, 0] == K.OK).mean() > 0.6
+
+
+@pytest.mark.parametrize("n", SIZES)
+def test_survey_numpy(benchmark, n):
+    _numpy_ok(n)
+    benchmark.group = "survey: raw spectra → Bus-DeMeo class + Band I/II (fused)"
+    axis, x, _ = make_inputs(n)
+    nbd, nbb = NumpyBusDeMeo(axis), NumpyBands(axis)
+    run(benchmark, lambda: (nbd.classify(x), nbb.analyse(x)), n)
     record(benchmark, "numpy", n, x.shape[1])
 
 
@@ -128,8 +158,7 @@ def test_onboard_chain_numba(benchmark, n, numba_impl):
     axis, x, _ = make_inputs(n)
 
     def chain():
-        bd = busdemeo.classify_batch(axis, x)
-        bb = bands.analyse_batch(axis, x, n_mc=0)
+        bd, bb = bands.survey_batch(axis, x)
         M.mineralogy_batch(bb, bd.class_index)
         return P.prospect_batch(bd, bb)
 

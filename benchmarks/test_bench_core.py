@@ -72,6 +72,26 @@ def test_bus_demeo_pipeline_numpy(benchmark, n):
 
 
 @pytest.mark.parametrize("n", SIZES)
+def test_bus_demeo_stage_numba(benchmark, n, numba_impl):
+    """The Bus-DeMeo stage alone (resample → e/h/k → thermal tail → normalise → slope → PCA →
+    tree): classes, w, slope, PCs and status, with the template χ² only where the tree falls
+    back on them (`classify_classes`). The stage the memory-floor target is about."""
+    benchmark.group = "bus-demeo stage: raw spectra → class only"
+    axis, x, _ = make_inputs(n)
+    result = run(benchmark, lambda: busdemeo.classify_classes(axis, x), n)
+    record(benchmark, numba_impl, n, x.shape[1])
+    assert (result.status == 0).mean() > 0.99
+
+
+@pytest.mark.parametrize("n", SIZES)
+def test_bus_demeo_stage_numpy(benchmark, n):
+    benchmark.group = "bus-demeo stage: raw spectra → class only"
+    axis, x, nb = _numpy(n)
+    run(benchmark, lambda: nb.classify(x), n)
+    record(benchmark, "numpy", n, x.shape[1])
+
+
+@pytest.mark.parametrize("n", SIZES)
 def test_resample_numba(benchmark, n, numba_impl):
     benchmark.group = "stage: resample to the 41-point grid"
     axis, x, _ = make_inputs(n)

@@ -14,6 +14,7 @@ elsewhere (the board's fixed-point classifier).
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -229,6 +230,26 @@ def n_chunks_for(n: int) -> int:
     return max(1, min(n, numba.get_num_threads() * 8))
 
 
+# Batches smaller than this run on the calling thread only: waking numba's thread pool after
+# an idle gap costs ~5 ms with the omp layer, and longer when another process holds the other
+# core (shared/notes/performance.md §6), while 2000 spectra take ~2 ms on one core.
+SERIAL_BELOW = 2048
+
+
+@contextmanager
+def threads_for(n: int):
+    """Run the enclosed kernel calls on the calling thread when the batch is small."""
+    if n >= SERIAL_BELOW:
+        yield
+        return
+    previous = numba.get_num_threads()
+    numba.set_num_threads(1)  # thread-local in numba: affects this caller only
+    try:
+        yield
+    finally:
+        numba.set_num_threads(previous)
+
+
 def _validate(wavelength_um, reflectance, error):
     wl = np.asarray(wavelength_um)
     refl = np.asarray(reflectance)
@@ -316,8 +337,15 @@ def run_pipeline(wavelength_um, reflectance, error=None, *, k_min_depth: float =
     has_err = error is not None
     err = error if has_err else np.empty((0, 0))
     plan = axis_plan(wl)
-    starts, lengths, pinv, vander, mid, half, centre, tol = feature_model()
     with_bands = band_args is not None
+    with threads_for(refl.shape[0]):
+        return _call_kernel(wl, refl, err, has_err, plan, model, tmpl_sr, inv_var, k_min_depth,
+                            all_chi2, with_bands, band_args)  # fmt: skip
+
+
+def _call_kernel(wl, refl, err, has_err, plan, model, tmpl_sr, inv_var, k_min_depth, all_chi2,
+                 with_bands, band_args):  # fmt: skip
+    starts, lengths, pinv, vander, mid, half, centre, tol = feature_model()
     return bus_demeo_pipeline(
         wl, refl, err, has_err,
         model.grid_um, GRID_HALF_WIDTH_UM, FEATURE_GRID_UM, FEATURE_RESAMPLE_HALF_WIDTH_UM,
