@@ -111,23 +111,29 @@ def _missed_pass(mission, start_ns: int, end_ns: int) -> dict:
 
 
 def _uplink(mission, start_ns: int, end_ns: int) -> dict:
-    """Detected on board (CRC) and reported (TM[1,2] BAD_CRC); the ground sends again."""
-    log = mission.ground.ops.log
-    hit = []
-    for row in log:
-        for i, a in enumerate(row["attempts"]):
-            if start_ns / NS_PER_S <= a["sent_s"] < end_ns / NS_PER_S and a["code"] == "BAD_CRC":
-                hit.append((row, i, a))
+    """Detected on board (CRC) and reported (TM[1,2] BAD_CRC); the ground sends again: a
+    command from the operations log is resent, an acknowledgement goes out again anyway."""
     corrupted = [m for m in mission.bus.history("uplink") if m.corrupted]
-    if not hit:
-        return {"detected": None, "response": [], "recovered": None,
-                "corrupted_uplinks": len(corrupted)}  # fmt: skip
-    row, i, a = hit[0]
-    later = row["attempts"][i + 1 :]
-    ok = next((b for b in later if b["report"] == "COMPLETE_OK"), None)
+    rows = mission.ground.station.decoder.tables.get("verification", [])
+    crc = [r for r in rows if r["report"] == "ACCEPT_FAIL" and r["code"] == "BAD_CRC" and r["t_ns"] >= start_ns]
+    if not crc:
+        return {"detected": None, "response": [], "recovered": None, "corrupted_uplinks": len(corrupted)}
+    first = crc[0]
+    response, recovered = [], None
+    sent_damaged = {m.t_ns for m in corrupted}
+    for row in mission.ground.ops.log:
+        hits = [i for i, a in enumerate(row["attempts"])
+                if a["code"] == "BAD_CRC" or round(a["sent_s"] * NS_PER_S) in sent_damaged]  # fmt: skip
+        if not hits:
+            continue
+        later = row["attempts"][hits[0] + 1 :]
+        response += [{"t_s": b["sent_s"], "event": f"ground resends {row['name']}"} for b in later]
+        ok = next((b for b in later if b["report"] == "COMPLETE_OK"), None)
+        if ok and recovered is None:
+            recovered = {"t_s": ok["report_s"], "how": f"{row['name']} sent again and completed"}
     return {
-        "detected": {"t_s": a["report_s"], "event": f"TM[1,2] ACCEPT_FAIL BAD_CRC for {row['name']}: {a['detail']}"},
-        "response": [{"t_s": b["sent_s"], "event": f"ground resends {row['name']}"} for b in later],
-        "recovered": {"t_s": ok["report_s"], "how": f"{row['name']} completed"} if ok else None,
-        "corrupted_uplinks": len(corrupted), "rejected_for_crc": len(hit),
+        "detected": {"t_s": round(first["t_ns"] / NS_PER_S, 3),
+                     "event": f"TM[1,2] ACCEPT_FAIL BAD_CRC for {first['command']}: {first['detail']}"},
+        "response": response, "recovered": recovered,
+        "corrupted_uplinks": len(corrupted), "rejected_for_crc": len(crc),
     }  # fmt: skip

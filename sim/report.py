@@ -259,6 +259,7 @@ def build_report(mission, rows: list[dict] | None = None) -> dict:
             "kind": sc.config["spacecraft"]["computer"]["kind"],
             "classifier": getattr(getattr(onboard, "classifier", None), "name", type(getattr(onboard, "classifier", None)).__name__),
             "valuer": _valuer_name(onboard),
+            **_unused_settings(sc.config),
         },
         "accuracy": accuracy(rows, mission.surface.units),
         "core_on_unit_sources": core_on_sources(mission.surface.units),
@@ -270,6 +271,15 @@ def build_report(mission, rows: list[dict] | None = None) -> dict:
         "events": events,
         **({"fsw": fsw_section(mission)} if getattr(mission, "packet_link", False) else {}),
     }  # fmt: skip
+
+
+def _unused_settings(c: dict) -> dict:
+    """Flight-executive settings a simple-loop run does not use (said, not silently dropped)."""
+    if c["spacecraft"]["computer"]["kind"] == "fsw":
+        return {}
+    unused = [f"spacecraft.computer.params.{k}" for k in sorted(c["spacecraft"]["computer"]["params"])]
+    unused += ["mission.compare_send_all"] if c["mission"]["compare_send_all"] else []
+    return {"unused_settings": unused} if unused else {}
 
 
 def _valuer_name(onboard) -> str:

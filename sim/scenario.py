@@ -205,12 +205,11 @@ def _computer_checks(c: dict) -> None:
             BY_NAME[name].check(value)
         except (ParamError, TypeError, ValueError) as exc:
             raise SchemaError(where, str(exc)) from None
-    if not fsw:
-        needs = [k for k in ("commands",) if c[k]] + (["mission.compare_send_all"] if c["mission"]["compare_send_all"] else [])
+    if not fsw:  # onboard parameters and the baseline comparison are simply not used (reported)
+        needs = ["commands"] if c["commands"] else []
         needs += [f"faults[{i}] ({f['kind']})" for i, f in enumerate(c["faults"]) if f["kind"] == "uplink_corruption"]
-        if needs or comp["params"]:
-            what = ", ".join(needs or ["spacecraft.computer.params"])
-            raise SchemaError("spacecraft.computer.kind", f"{what} need the flight executive: set kind = \"fsw\"")
+        if needs:
+            raise SchemaError("spacecraft.computer.kind", f"{', '.join(needs)} need the flight executive: set kind = \"fsw\"")
     for i, cmd in enumerate(c["commands"]):
         where = f"commands[{i}]"
         for key in ("data_hex", "raw_hex"):

@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -210,13 +211,13 @@ class FswComputer:
 
     # --- inputs ------------------------------------------------------------------------------
 
-    def _sense(self, t: int, inp: OnboardInputs) -> None:
+    def _sense(self, t: int, inp) -> None:
         exe = self.exe
         exe.ingest(msg.PowerStatus(t, float(inp.soc)))
         exe.ingest(msg.NavStatus(t, bool(inp.observable), inp.lat_deg, inp.lon_deg))
         exe.ingest(msg.LinkStatus(t, bool(inp.contact), float(inp.rate_bps if inp.contact else 0)))
 
-    def _run_until(self, t_end: int, inp: OnboardInputs) -> None:
+    def _run_until(self, t_end: int, inp) -> None:
         """Run the executive to `t_end`, re-sampling the (held) sensors on the way."""
         exe = self.exe
         t = exe.t_ns
@@ -226,6 +227,12 @@ class FswComputer:
             self._sense(t, inp)
         if t_end > exe.t_ns:
             exe.update(t_end)
+
+    def catch_up(self, t_ns: int, sensors: dict) -> None:
+        """Run the software up to `t_ns` with the sensors as they read (the host calls this
+        before a fault strikes at t_ns + 1, so it strikes the software as of that moment)."""
+        if not self.off:
+            self._run_until(t_ns, SimpleNamespace(**sensors))
 
     def _observation(self, f) -> msg.Observation:
         rid = getattr(f, "request_id", -1)

@@ -152,14 +152,16 @@ class EventLog:
     def subscribe(self, listener: Callable[[EventRecord], None]) -> None:
         self._listeners.append(listener)
 
-    def raise_(self, t_ns: int, event_id: Ev, **values) -> EventRecord:
+    def raise_(self, t_ns: int, event_id: Ev, *, emit: bool = True, **values) -> EventRecord:
+        """Raise an event: its report TM[5,x] (unless `emit` is False — the caller sends the
+        report itself, e.g. in place of a damaged packet), then the onboard listeners."""
         d = EVENTS[event_id]
         data = pack_event(event_id, **values)
         rec = EventRecord(t_ns, d.id, d.severity, dict(values))
         self.counts[int(event_id)] = self.counts.get(int(event_id), 0) + 1
         self.recent.append(rec)
         del self.recent[: -self._history]
-        if int(event_id) not in self.disabled:
+        if emit and int(event_id) not in self.disabled:
             self._sink.tm(Apid.EVT, Service.EVENT, int(d.severity), data, t_ns)
         for listener in list(self._listeners):
             listener(rec)

@@ -42,7 +42,7 @@ from firmware.fsw.storage import Storage
 from firmware.fsw.store import MassMemory
 
 SCRUB_COST_NS_PER_KIB = 10_000  # modelled: CRC over 1 KiB of mass memory on a small MCU
-SCRUB_BYTES_PER_CYCLE = 4 * 1024  # scrub rate: 4 KiB per slow cycle (a 4 MiB store in ~3 h)
+SCRUB_BYTES_PER_CYCLE = 2 * 1024  # scrub rate: 2 KiB per slow cycle (a 4 MiB store in ~6 h)
 
 
 class ResetCause(IntEnum):

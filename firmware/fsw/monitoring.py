@@ -90,6 +90,9 @@ class Monitoring:
             if not p.enabled:
                 continue
             sample = self._pool.sample(p.pool_name)
+            if sample is None and p.state is CheckState.UNCHECKED:
+                p.pending, p.count = p.state, 0  # no sensor at all: nothing to judge
+                continue
             if (
                 sample is None
                 or t_ns - sample[1] > p.max_age_s * NS_PER_S

@@ -89,8 +89,8 @@ PARAMS: dict[int, ParamDef] = {
         ParamDef(40, "store.capacity_kib", "I", 4096, 16, 1 << 22, "KiB"),
         ParamDef(41, "xfer.part_bytes", "H", 1024, 64, 3800, "B"),
         ParamDef(42, "link.retransmit_s", "f", 120.0, 1.0, 86400.0, "s"),
-        # low-power safe mode sheds the transmitter (receive only) below this state of charge
-        ParamDef(48, "link.tx_min_soc", "f", 0.15, 0.0, 1.0, "frac"),
+        # low-power safe mode sheds the transmitter (receive only) below this state of charge (0: never)
+        ParamDef(48, "link.tx_min_soc", "f", 0.0, 0.0, 1.0, "frac"),
         ParamDef(43, "mode.safe_exit_soc", "f", 0.40, 0.0, 1.0, "frac"),
         ParamDef(44, "mode.science_min_soc", "f", 0.35, 0.0, 1.0, "frac"),
         ParamDef(45, "cpu.classify_cost_us", "I", 20_000, 0, 10_000_000, "us"),

@@ -97,8 +97,12 @@ class Scheduler:
     def run_until(self, t_ns: int) -> int | None:
         """Run every cycle due at or before `t_ns`. Returns the watchdog reset time if the
         watchdog expired on the way (the caller must reboot), else None."""
+        groups = self.groups  # sorted by (period, gid): the first due wins ties
         while True:
-            group = min(self.groups, key=lambda g: (g.next_ns, g.period_ns, g.gid))
+            group = groups[0]
+            for g in groups:
+                if g.next_ns < group.next_ns:
+                    group = g
             start = max(group.next_ns, self.busy_until_ns)
             if start > self.watchdog.deadline_ns and self.watchdog.deadline_ns <= t_ns:
                 return self.watchdog.deadline_ns

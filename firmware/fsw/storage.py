@@ -90,6 +90,8 @@ class Storage:
         events = self.events
 
         def replace(apid: int, seq: int) -> bytes:
+            # onboard listeners hear of it; the report itself takes the damaged packet's place
+            events.raise_(t_ns, Ev.STORED_DATA_CORRUPTED, emit=False, kind=0, apid=apid, id=seq)
             data = pack_event(Ev.STORED_DATA_CORRUPTED, kind=0, apid=apid, id=seq)
             msg = self.mass.counters.next_msg(apid, Service.EVENT, int(Severity.MEDIUM))
             sev = Severity.MEDIUM

@@ -4,8 +4,9 @@ A script is a generator that yields what it waits for — a `Wait` (a time, a co
 what the ground has received, or both: whichever comes first) — and is resumed by the ground
 segment at the first step where that holds. `command(...)` is the building block: wait for a
 station in contact, send, wait for the command's verification reports (TM[1,x]); a command
-the spacecraft refused for a bad CRC (damaged on the uplink, so certainly not executed) is
-sent again, up to `retries` times. Every command and its fate go to `log` (the report's
+the spacecraft refused for a bad CRC (damaged on the uplink, so certainly not executed), or
+one whose reports never came (a damaged header cannot be matched to its report), is sent
+again, up to `retries` times. Every command and its fate go to `log` (the report's
 command table).
 
 Scripts:
@@ -114,8 +115,11 @@ class Operations:
                 "report_s": rep["t_ns"] / NS_PER_S if rep else None,
             })  # fmt: skip
             row["result"] = row["attempts"][-1]["report"]
-            if rep is not None and rep["report"] == "ACCEPT_FAIL" and rep["code"] == "BAD_CRC" and attempt < retries:
-                continue  # damaged on the uplink, so certainly not executed: send it again
+            damaged = rep is not None and rep["report"] == "ACCEPT_FAIL" and rep["code"] == "BAD_CRC"
+            if (damaged or rep is None) and attempt < retries:
+                # damaged on the uplink (certainly not executed), or unverified (a damaged
+                # header cannot be matched to its report): send it again
+                continue
             break
         return row
 
