@@ -242,6 +242,21 @@ def _fit_min(cr, centre_j, first, last, pinv, coef):
 
 
 @njit_leaf
+def _cr_range(cr, r, x, ra, xa, slope, centre_j, lo, hi, m, e0, e1):
+    """Extend the computed continuum-removed values cr[e0..e1] over the fit window of 2m+1
+    points `_fit_min` will read around centre_j (within [lo, hi]); returns the new range."""
+    w = 2 * m + 1
+    if hi - lo + 1 < w:
+        return e0, e1
+    s = min(max(centre_j - m, lo), hi - w + 1)
+    for j in range(s, e0):
+        cr[j] = r[j] / (ra + slope * (x[j] - xa))
+    for j in range(e1 + 1, s + w):
+        cr[j] = r[j] / (ra + slope * (x[j] - xa))
+    return min(e0, s), max(e1, s + w - 1)
+
+
+@njit_leaf
 def _band(x, r, a, b, first, last, search_lo, search_hi, j_lo, j_hi, pinv, cr, coef, out, col):
     """One band between tie indices a < b: area, centre, depth into out[col:col+3]; status.
 
@@ -254,7 +269,12 @@ def _band(x, r, a, b, first, last, search_lo, search_hi, j_lo, j_hi, pinv, cr, c
     slope = (r[b] - r[a]) / (x[b] - x[a])
     ra = r[a]
     xa = x[a]
-    for j in range(lo, hi + 1):
+    sp = SMOOTH_POINTS
+    # continuum-removed values where the area and the running mean need them; a fit window
+    # reaching beyond gets the rest on demand (_cr_range): each division is ~4 cycles
+    e0 = max(lo, a - sp)
+    e1 = min(hi, b + sp)
+    for j in range(e0, e1 + 1):
         cr[j] = r[j] / (ra + slope * (x[j] - xa))
     area = 0.0
     for j in range(a, b):
@@ -265,25 +285,35 @@ def _band(x, r, a, b, first, last, search_lo, search_hi, j_lo, j_hi, pinv, cr, c
     # window: the fit, not the noisiest sample, gives the centre)
     jmin = -1
     vmin = np.inf
-    sp = SMOOTH_POINTS
-    for j in range(max(a + 1, j_lo), min(b - 1, j_hi) + 1):
-        if j - sp >= lo and j + sp <= hi and sp == 2:  # the common case, spelled out
-            mean = ((((cr[j - 2] + cr[j - 1]) + cr[j]) + cr[j + 1]) + cr[j + 2]) / 5
-        else:
+    js = max(a + 1, j_lo)
+    je = min(b - 1, j_hi)
+    if sp == 2 and js - sp >= lo and je + sp <= hi:
+        # every window is whole: compare the 5-sample sums, divide the smallest once
+        smin = np.inf
+        for j in range(js, je + 1):
+            acc = (((cr[j - 2] + cr[j - 1]) + cr[j]) + cr[j + 1]) + cr[j + 2]
+            better = acc < smin
+            smin = acc if better else smin
+            jmin = j if better else jmin
+        if jmin >= 0:
+            vmin = smin / 5
+    else:
+        for j in range(js, je + 1):
             acc = 0.0
             k0 = max(lo, j - sp)
             k1 = min(hi, j + sp)
             for k in range(k0, k1 + 1):
                 acc += cr[k]
             mean = acc / (k1 - k0 + 1)
-        if mean < vmin:
-            vmin = mean
-            jmin = j
+            if mean < vmin:
+                vmin = mean
+                jmin = j
     if jmin < 0:
         return NO_COVERAGE
     if 1.0 - vmin < MIN_DEPTH:
         out[col + 1] = 1.0 - vmin
         return NO_BAND
+    e0, e1 = _cr_range(cr, r, x, ra, xa, slope, jmin, lo, hi, m, e0, e1)
     s, cj, t, v = _fit_min(cr, jmin, lo, hi, pinv, coef)
     if s < 0:
         return NO_COVERAGE
@@ -292,6 +322,7 @@ def _band(x, r, a, b, first, last, search_lo, search_hi, j_lo, j_hi, pinv, cr, c
         j2 = cj + int(np.floor(t * m + 0.5))
         if j2 == cj:
             break
+        e0, e1 = _cr_range(cr, r, x, ra, xa, slope, j2, lo, hi, m, e0, e1)
         s2, cj2, t2, v2 = _fit_min(cr, j2, lo, hi, pinv, coef)
         if s2 < 0 or cj2 == cj:
             break
