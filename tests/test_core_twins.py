@@ -219,3 +219,82 @@ def test_thermal_tail_kernel_equals_twin_on_real_spectra_and_edge_cases():
         np.testing.assert_allclose(got, want, rtol=1e-7, atol=1e-9, equal_nan=True)
         n_detected += ex > 0
     assert 8 <= n_detected <= 60  # the real NEO tails and the injected ones, not everything
+
+
+def _per_spectrum(axis, x, error=None):
+    """The fused kernel with the block path switched off: every row per spectrum."""
+    import dataclasses
+
+    wl, refl, err = busdemeo._validate(axis, x, error)
+    model, tmpl_sr, inv_var = busdemeo._kernel_constants()
+    plan = dataclasses.replace(busdemeo.axis_plan(wl), block_ok=False)
+    has_err = err is not None
+    return busdemeo.batch_result(busdemeo._call_kernel(
+        wl, refl, err if has_err else np.empty((0, 0)), has_err, plan, model, tmpl_sr, inv_var,
+        busdemeo.K_MIN_DEPTH, True, False, None,
+    ))  # fmt: skip
+
+
+def _block_cases():
+    """Complete rows (the block path): benchmark spectra (real spectra with gain, tilt and
+    noise; NEOs with thermal tails among them), real spectra on a shared axis, and flat, very
+    red and noisy rows."""
+    from benchmarks.data import make_inputs
+
+    axis, x, _ = make_inputs(2000)
+    axis2, y = shared_axis_batch(n=200, seed=9, range_um=(0.45, 2.45))
+    y = y[~np.isnan(y).any(axis=1)]
+    return [(axis, x), (axis2, y)]
+
+
+@pytest.mark.parametrize("with_error", [False, True])
+def test_block_path_equals_the_per_spectrum_path(with_error):
+    for axis, x in _block_cases():
+        err = (np.abs(x) * 0.01).astype(np.float32) if with_error else None
+        got = busdemeo.classify_batch(axis, x, err)
+        want = _per_spectrum(axis, x, err)
+        for name in ("class_index", "w", "status", "tree_indeterminate", "edge_filled"):
+            np.testing.assert_array_equal(getattr(got, name), getattr(want, name), err_msg=name)
+        for name in ("slope", "pc", "thermal", "first_um", "last_um"):
+            np.testing.assert_allclose(getattr(got, name), getattr(want, name), rtol=1e-9,
+                                       atol=1e-12, equal_nan=True, err_msg=name)  # fmt: skip
+        np.testing.assert_allclose(got.chi2, want.chi2, rtol=1e-6, equal_nan=True)
+        np.testing.assert_array_equal(got.features[..., 3], want.features[..., 3])
+        np.testing.assert_allclose(got.features, want.features, rtol=1e-6, atol=1e-7, equal_nan=True)
+        assert (got.thermal[:, 0] > 0).sum() >= 3 or len(x) < 1000  # thermal tails were removed
+        assert len(set(got.class_index.tolist())) >= 12
+
+
+def test_classes_only_mode_and_the_fused_survey_give_the_same_values():
+    from firmware import bands
+
+    for axis, x in _block_cases() + [shared_axis_batch(n=64, seed=2)]:
+        full = busdemeo.classify_batch(axis, x)
+        only = busdemeo.classify_classes(axis, x)
+        np.testing.assert_array_equal(only.class_index, full.class_index)
+        np.testing.assert_array_equal(only.w, full.w)
+        np.testing.assert_array_equal(only.status, full.status)
+        np.testing.assert_allclose(only.pc, full.pc, rtol=0, atol=0, equal_nan=True)
+        assert only.labels() == full.labels()
+        bd, bb = bands.survey_batch(axis, x)
+        sep = bands.analyse_batch(axis, x, n_mc=0)
+        np.testing.assert_array_equal(bd.class_index, full.class_index)
+        np.testing.assert_allclose(bd.chi2, full.chi2, rtol=0, equal_nan=True)
+        np.testing.assert_allclose(bb.values, sep.values, rtol=1e-12, atol=1e-15, equal_nan=True)
+        np.testing.assert_array_equal(bb.status, sep.status)
+        np.testing.assert_array_equal(bb.first_um, sep.first_um)
+
+
+@pytest.mark.parametrize("grid, half_width", [
+    (DEMEO_GRID_UM, 0.0125), (features.FEATURE_GRID_UM, 0.005), (None, 0.005)])  # fmt: skip
+def test_resample_taps_equal_the_binned_twin_on_complete_rows(batch, grid, half_width):
+    from firmware.kernels.bands import BAND_GRID_UM
+
+    grid = BAND_GRID_UM if grid is None else grid
+    for axis in (batch[0], np.linspace(0.45, 2.45, 120), np.linspace(0.40, 2.50, 517)):
+        x = np.random.default_rng(4).uniform(0.5, 1.5, (20, axis.size))
+        taps, w, valid = resample.resample_taps(axis, grid, half_width)
+        got = np.einsum("kt,nkt->nk", w, x[:, taps])
+        want = twin.resample_binned(axis, x, grid, half_width)
+        np.testing.assert_allclose(got, want, rtol=1e-12, equal_nan=True)
+        np.testing.assert_array_equal(valid, ~np.isnan(want[0]))
