@@ -59,6 +59,7 @@ class Power(Module):
         self.ledger = dict.fromkeys(LEDGER_KEYS, 0.0)
         self.mode = "IDLE"  # mode in effect for the coming interval
         self.cpu_backlog_s = 0.0
+        self.tx_backlog_s = 0.0
         self.faults: dict = {}
         self.brownout = False
         self.min_soc = self.soc
@@ -95,11 +96,13 @@ class Power(Module):
         for fid, msg in list(active_faults(self.bus, self.name, self.faults, self.name).items()):
             self._brownout_onset(fid, msg)
         comp = self.bus.read("computer")
-        tx_s = comp.tx_s if comp and comp.t_ns == t_ns else 0.0
+        # the radio sent these seconds in the interval just ended (a packet that did not fit
+        # the interval's budget in full goes on into the next: carried as a backlog)
+        self.tx_backlog_s += comp.tx_s if comp and comp.t_ns == t_ns else 0.0
         k0, k1 = prev // self.step_ns + 1, t_ns // self.step_ns + 1
         unserved_before = self.ledger["unserved_j"]
         if k1 > k0:
-            self._integrate(k0, k1, tx_s)
+            self._integrate(k0, k1)
         undervoltage = self.ledger["unserved_j"] > unserved_before
         brownout_fault = any(m.kind == "battery_brownout" for m in self.faults.values())
         was = (self.brownout, self._band())
@@ -137,7 +140,7 @@ class Power(Module):
         self.bus.publish("event", Event(msg.t_ns, self.name, "error",
                                         f"brown-out: {loss / J_PER_WH:.2f} Wh lost, bus reset"))  # fmt: skip
 
-    def _integrate(self, k0: int, k1: int, tx_s: float) -> None:
+    def _integrate(self, k0: int, k1: int) -> None:
         p, L = self.p, self.ledger
         step_s = self.step_ns / 1e9
         n = k1 - k0
@@ -145,7 +148,8 @@ class Power(Module):
         solar_w = self.array_cos(self.mode, k0, k1) * self.p_array_max_w
         cpu_s = min(self.cpu_backlog_s, interval_s)
         self.cpu_backlog_s -= cpu_s
-        tx_s = min(tx_s, interval_s)
+        tx_s = min(self.tx_backlog_s, interval_s)
+        self.tx_backlog_s -= tx_s
         extra_w = (cpu_s * p["load_cpu_active_w"] + tx_s * p["load_radio_tx_w"]) / interval_s
         load_w = self.mode_load_w(self.mode) + extra_w
         L["cpu_j"] += cpu_s * p["load_cpu_active_w"]
@@ -192,7 +196,7 @@ class Power(Module):
         e = self.energy_j
         drain_w = (self.mode_load_w(self.mode) + p["load_cpu_active_w"] + p["load_radio_tx_w"]) / p["discharge_efficiency"]
         fill_w = self.p_array_max_w * p["charge_efficiency"]
-        if self.cpu_backlog_s > 0:
+        if self.cpu_backlog_s > 0 or self.tx_backlog_s > 0:
             return t_ns
         horizon_s = math.inf
         # the thresholds the flight software decides on, and empty (undervoltage)

@@ -100,6 +100,7 @@ class FlightComputer(Module):
         self.tc_pending: list = []
         self.hung_until = -1
         self.off = False  # the bus could not hold the computer up
+        self._contact_before = False
         self.upsets: list[dict] = []
         self.bus.publish("mode", ModeCmd(t_ns, self.mode, False))
 
@@ -129,7 +130,7 @@ class FlightComputer(Module):
         self.mode_time_ns[self.mode] = self.mode_time_ns.get(self.mode, 0) + (t_ns - prev)
         catch_up = getattr(self.onboard, "catch_up", None)
         if catch_up is not None:  # run the software to just before now: faults strike at t_ns
-            catch_up(t_ns - 1, self._sensors())
+            catch_up(t_ns - 1)
         stall = self._faults(t_ns)
         self.tc_pending += self.bus.drain("uplink", self.name)
         arrived = [m.raw for m in self.tc_pending if m.arrive_ns <= t_ns]
@@ -148,13 +149,16 @@ class FlightComputer(Module):
         if self.mode == "DOWNLINK" and link is not None and link.in_pass:
             budget = int(link.rate_bps * dt_s / 8)
         contact = bool(link and link.expected)
+        # the radio carries data only over an interval spent in contact (passes are stepped finely)
+        carried = contact and self._contact_before
+        self._contact_before = contact
         inp = self.inputs_type(
             t_ns=t_ns, frames=tuple(frames), soc=power.soc if power else 1.0,
             bus_reset=self.off, observable=bool(geo and geo.observable),
             link_up=bool(link and link.in_pass), window_open=bool(link and link.window_open),
             rate_bps=link.rate_bps if link else 0.0, downlink_budget_bytes=budget,
             final=t_ns >= self.t_end_ns, contact=contact,
-            radio_bytes=int(link.rate_bps * dt_s / 8) if contact else 0, uplink=tuple(arrived),
+            radio_bytes=int(link.rate_bps * dt_s / 8) if carried else 0, uplink=tuple(arrived),
             stall_ns=stall, lat_deg=geo.sub_lat_deg if geo else float("nan"),
             lon_deg=geo.sub_lon_deg if geo else float("nan"),
         )  # fmt: skip
@@ -187,16 +191,6 @@ class FlightComputer(Module):
         self.bus.publish("storage_ops", StorageOps(t_ns, d.written, d.deleted, d.refused, d.downlinked, d.repackaged))
         sent_bytes = sum(p.n_bytes for p in out.sent) + sum(len(raw) for raw in out.packets)
         self._publish_state(t_ns, out.cpu_s, out.tx_s, sent_bytes)
-
-    def _sensors(self) -> dict:
-        """What the sensors read now (held over a skipped stretch)."""
-        power, link, geo = self.bus.read("power"), self.bus.read("link"), self.bus.read("geometry")
-        return {
-            "soc": power.soc if power else 1.0, "observable": bool(geo and geo.observable),
-            "contact": bool(link and link.expected), "rate_bps": link.rate_bps if link else 0.0,
-            "lat_deg": geo.sub_lat_deg if geo else float("nan"),
-            "lon_deg": geo.sub_lon_deg if geo else float("nan"),
-        }  # fmt: skip
 
     def _publish_state(self, t_ns: int, cpu_s: float, tx_s: float, sent_bytes: int) -> None:
         self.bus.publish("computer", ComputerState(

@@ -16,8 +16,9 @@ executive's messages and back:
 
 Between two calls the executive runs every rate-group cycle. Over a long interval (the
 simulator skipped a quiet stretch) the sensors are re-sampled every `SENSOR_PERIOD_NS` with
-the values of the step (the simulator skips only where no threshold is crossed), so
-housekeeping and limit monitors see fresh samples as on a real bus.
+the values they last read (the simulator skips only where no threshold is crossed and no
+state flips), so housekeeping and limit monitors see fresh samples as on a real bus; the
+step's own readings are taken at its end.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from firmware.onboard import LookRequest, OnboardInputs, OnboardOutputs, ResultR
 from firmware.taxonomy import complex_of
 
 SENSOR_PERIOD_NS = 10 * NS_PER_S  # the EPS/ADCS report at least this often
+SENSORS = ("soc", "observable", "contact", "rate_bps", "lat_deg", "lon_deg")
 CREDIT_CAP_PACKETS = 4096  # radio credit kept across steps: at most one largest packet
 VERDICT_OF_KIND = {
     ValueKind.NONE: "unclassified",
@@ -144,12 +146,15 @@ class FswComputer:
         exe.reset(t_ns)
         self.t_ns = t_ns
         self.off = False  # the bus could not hold the processor up
+        self._held = SimpleNamespace(soc=float("nan"), observable=False, contact=False,
+                                     rate_bps=0.0, lat_deg=float("nan"), lon_deg=float("nan"))  # fmt: skip
         self.frames_in = self.processed = self.lost_off = 0
         self.tc_lost_off = 0
         self._credit = 0.0
         self._ledger = (0, 0, 0, 0, 0)  # fresh mass memory: the boot's own packets count
         self._lost_reported = 0
         self._events_sent = 0
+        self._settling = False
         self.transmitted_bytes = 0
         self.transmitted_packets = 0
 
@@ -195,8 +200,9 @@ class FswComputer:
             self.tc_lost_off += len(inp.uplink)
             self.t_ns = t
             return self._outputs(t, [], inp)
-        self._run_until(t - 1, inp)  # cycles strictly before this step's inputs
+        self._run_until(t - 1, self._held)  # up to this step, with what the sensors last read
         self._sense(t, inp)
+        self._held = SimpleNamespace(**{k: getattr(inp, k) for k in SENSORS})
         if inp.stall_ns > 0:
             exe.ingest(msg.CpuStall(t, inp.stall_ns))
         for raw in inp.uplink:
@@ -228,11 +234,11 @@ class FswComputer:
         if t_end > exe.t_ns:
             exe.update(t_end)
 
-    def catch_up(self, t_ns: int, sensors: dict) -> None:
-        """Run the software up to `t_ns` with the sensors as they read (the host calls this
-        before a fault strikes at t_ns + 1, so it strikes the software as of that moment)."""
+    def catch_up(self, t_ns: int) -> None:
+        """Run the software up to `t_ns` with the sensors as they last read (the host calls
+        this before a fault strikes at t_ns + 1, so it strikes the software as of then)."""
         if not self.off:
-            self._run_until(t_ns, SimpleNamespace(**sensors))
+            self._run_until(t_ns, self._held)
 
     def _observation(self, f) -> msg.Observation:
         rid = getattr(f, "request_id", -1)
@@ -292,6 +298,9 @@ class FswComputer:
         )  # fmt: skip
         new_events = self.events[self._events_sent :]
         self._events_sent = len(self.events)
+        # a mode change often leads to another at the next cycle (DOWNLINK → IDLE → SURVEY):
+        # the world must look again one step later rather than skip over it
+        self._settling = any(e.id == Ev.MODE_CHANGED for e in new_events)
         records = tuple(
             (SEVERITY_TEXT[e.severity], describe_event(e)) for e in new_events
             if e.id not in QUIET_EVENTS
@@ -331,7 +340,7 @@ class FswComputer:
             times.append(exe.instrument.restart_at_ns + exe.config.fast_period_ns)
         if exe.scheduler.busy_until_ns > exe.t_ns + exe.config.fast_period_ns:  # a hang
             times.append(min(exe.scheduler.busy_until_ns, exe.watchdog.deadline_ns) + 1)
-        if exe.science.queue:
+        if exe.science.queue or self._settling:
             times.append(exe.t_ns)
         return min(times)
 

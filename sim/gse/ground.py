@@ -112,9 +112,12 @@ class GroundStation:
                     self.verifications.setdefault(rec["request_id"], []).append(rec)
 
     def _tick(self, t_ns: int) -> None:
-        if self.auto_ack_ns is not None and t_ns - self._last_ack_ns >= self.auto_ack_ns:
-            if self.link.ground_contact():
-                self.acknowledge()
+        """Acknowledge every `auto_ack_s` while in contact (the clock restarts with contact,
+        so acknowledgements do not depend on how the world was stepped outside passes)."""
+        if self.auto_ack_ns is None or not self.link.ground_contact():
+            return
+        if t_ns - self._last_ack_ns >= self.auto_ack_ns:
+            self.acknowledge()
             self._last_ack_ns = t_ns
 
     def acknowledge(self) -> bool:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from firmware.fsw.pus import SEQ_COUNT_MODULO
 from sim.bus import FOREVER_NS, MessageBus, Module
 from sim.faults import active_faults
 from sim.gse.archive import MemoryArchive
@@ -94,7 +93,7 @@ class GroundSegment(Module):
         self.faults: dict = {}
         self.stats = {"tm_transmitted": 0, "tm_unheard": 0, "bytes_unheard": 0, "tm_received": 0,
                       "bytes_received": 0, "tc_sent": 0, "tc_corrupted": 0, "tc_bytes": 0}  # fmt: skip
-        self.unheard: dict[str, set[int]] = {}
+        self.uplink_arrivals: list[int] = []
 
     # --- the space link, ground end -----------------------------------------------------------
 
@@ -113,6 +112,7 @@ class GroundSegment(Module):
         link = self.bus.read("link")
         owlt_ns = round(link.owlt_s * NS_PER_S) if link else 0
         self.bus.publish("uplink", Uplinked(self.t_ns, self.t_ns + owlt_ns, corrupted, raw))
+        self.uplink_arrivals.append(self.t_ns + owlt_ns)  # the spacecraft must not be skipped past it
         self.stats["tc_sent"] += 1
         self.stats["tc_bytes"] += len(raw)
         self.stats["tc_corrupted"] += corrupted
@@ -133,7 +133,6 @@ class GroundSegment(Module):
             if not self.contact:  # transmitted into a missed pass: nobody hears it
                 self.stats["tm_unheard"] += 1
                 self.stats["bytes_unheard"] += msg.n_bytes
-                self.unheard.setdefault(msg.kind, set()).add(msg.product_id)
                 continue
             self._order += 1
             self.in_flight.append((msg.arrive_ns, self._order, msg.payload))
@@ -152,6 +151,9 @@ class GroundSegment(Module):
         wake = self.ops.wake_ns(t_ns)
         if self.in_flight:
             wake = min(wake, self.in_flight[0][0])
+        self.uplink_arrivals = [a for a in self.uplink_arrivals if a > t_ns]
+        if self.uplink_arrivals:
+            wake = min(wake, self.uplink_arrivals[0])
         return max(wake, t_ns) if wake < FOREVER_NS else FOREVER_NS
 
     # --- accounting ---------------------------------------------------------------------------
@@ -159,9 +161,3 @@ class GroundSegment(Module):
     def counts_on_ground(self) -> dict[int, set[int]]:
         """Unwrapped sequence counts received per APID (duplicates once)."""
         return {apid: set(track.seen) for apid, track in self.station.decoder.tracks.items()}
-
-    @staticmethod
-    def unwrap_to(count14: int, total: int) -> int:
-        """The unbounded count below `total` whose 14-bit field is `count14` (the latest)."""
-        base = (total - 1) - ((total - 1 - count14) % SEQ_COUNT_MODULO)
-        return base

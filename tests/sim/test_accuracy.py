@@ -3,8 +3,9 @@
 On clean data (no noise, no phase reddening, no thermal emission, exact pointing) every
 observation of a pure footprint must get the class the spectral core gives the unit's
 source spectrum on its own wavelength axis: the simulated surface then scores exactly the
-core's accuracy on those spectra. With noise, accuracy must fall off gradually, not
-collapse, and be ordered by SNR.
+core's accuracy on those spectra — flown by the flight executive (default) and by the simple
+loop (survey). With noise, accuracy must fall off gradually, not collapse, and be ordered by
+SNR (simple loop: the executive's FDIR would keep the noisiest spectra out of science).
 """
 
 from __future__ import annotations
@@ -13,18 +14,22 @@ import pytest
 
 from firmware.validation import strip_w
 from sim.report import build_report, observation_table
-from tests.sim.conftest import fly
+from tests.sim.conftest import SIMPLE, fly
 
 CLEAN = {"instrument.noise": False, "instrument.thermal_emission": False,
          "instrument.phase_reddening": False, "instrument.pointing_jitter_mrad": 0.0}  # fmt: skip
 
 
-@pytest.mark.parametrize("scenario, duration", [("default", "1 d"), ("survey", "4 d")])
-def test_clean_surface_accuracy_equals_the_core_on_the_same_spectra(scenario, duration):
-    m = fly(scenario, duration=duration, overrides=CLEAN)
+@pytest.mark.parametrize("scenario, duration, kind", [("default", "1 d", {}), ("survey", "4 d", SIMPLE)])
+def test_clean_surface_accuracy_equals_the_core_on_the_same_spectra(scenario, duration, kind):
+    m = fly(scenario, duration=duration, overrides={**CLEAN, **kind, "mission.compare_send_all": False})
     report = build_report(m)
     core = {c["unit"]: c for c in report["core_on_unit_sources"]}
-    rows = [x for x in observation_table(m) if x["purity"] == 1.0]
+    pure = [x for x in observation_table(m) if x["purity"] == 1.0]
+    # frames taken as the executive switched the instrument off (a mode change between two
+    # simulation steps) are lost, never misclassified
+    rows = [x for x in pure if x["verdict"] != "lost"]
+    assert len(pure) - len(rows) <= 0.005 * len(pure)
     units_seen = {x["unit"] for x in rows}
     assert len(units_seen) >= 6 and len(rows) > 1000
     for x in rows:  # observation by observation: the core's own answer
@@ -39,7 +44,7 @@ def test_clean_surface_accuracy_equals_the_core_on_the_same_spectra(scenario, du
 def test_accuracy_degrades_gracefully_with_noise():
     exact, complex_ = [], []
     for scale in (1.0, 4.0, 16.0, 64.0):
-        acc = build_report(fly("default", duration="6 h", overrides={"instrument.noise_scale": scale}))["accuracy"]
+        acc = build_report(fly("default", duration="6 h", overrides={"instrument.noise_scale": scale, **SIMPLE}))["accuracy"]
         exact.append(acc["overall"]["exact"])
         complex_.append(acc["overall"]["complex"])
     for series in (exact, complex_):
@@ -50,7 +55,7 @@ def test_accuracy_degrades_gracefully_with_noise():
 
 
 def test_accuracy_is_ordered_by_snr():
-    acc = build_report(fly("default", duration="6 h", overrides={"instrument.noise_scale": 10.0}))["accuracy"]
+    acc = build_report(fly("default", duration="6 h", overrides={"instrument.noise_scale": 10.0, **SIMPLE}))["accuracy"]
     bins = [b for b in acc["per_snr"] if b["classified"] >= 30]
     assert len(bins) >= 2
     assert bins[-1]["exact"] > bins[0]["exact"] + 0.2  # best SNR bin well above the worst
