@@ -124,10 +124,15 @@ def _fsw_lines(report: dict, out: Path) -> list[str]:
     if faults:
         lines.append(f"faults: {len(faults)} injected, {detected} detected, {recovered} recovered (report.json: faults)")
     ret = f["science_return"]
+    a = ret["autonomy"]
     if "factor" in ret:
-        a, b = ret["autonomy"], ret["send_everything"]
+        b = ret["send_everything"]
+        times = "—" if ret["factor"] is None else f"×{ret['factor']:.1f}"
         lines.append(f"science events per MB downlinked: autonomy {a['events_per_mb']:,.0f} vs send-everything "
-                     f"{b['events_per_mb']:,.0f} → ×{ret['factor']:.1f} (science bytes only ×{ret['factor_science_bytes']:.0f})")
+                     f"{b['events_per_mb']:,.0f} → {times}")
+    else:
+        lines.append(f"science events per MB downlinked: {a['events_per_mb']:,.0f} "
+                     f"({a['science_events_on_ground']} events known on the ground)")
     return lines
 
 

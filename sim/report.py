@@ -297,6 +297,8 @@ def _faults(mission, rows: list[dict]) -> list[dict]:
                     "accuracy_during": _score(sub)})  # fmt: skip
         if fsw:
             out[-1].update(fault_timeline(mission, start, end, f))
+        elif f["kind"] == "uplink_corruption":
+            out[-1]["effect"] = "none: the simple onboard loop takes no telecommands"
     for f in mission.faults.beyond_end:
         out.append({"fault_id": f["fault_id"], "kind": f["kind"], "start_s": f["start"] / NS_PER_S,
                     "not_reached": "scheduled after the end of this (shortened) mission"})  # fmt: skip

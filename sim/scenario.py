@@ -205,11 +205,8 @@ def _computer_checks(c: dict) -> None:
             BY_NAME[name].check(value)
         except (ParamError, TypeError, ValueError) as exc:
             raise SchemaError(where, str(exc)) from None
-    if not fsw:  # onboard parameters and the baseline comparison are simply not used (reported)
-        needs = ["commands"] if c["commands"] else []
-        needs += [f"faults[{i}] ({f['kind']})" for i, f in enumerate(c["faults"]) if f["kind"] == "uplink_corruption"]
-        if needs:
-            raise SchemaError("spacecraft.computer.kind", f"{', '.join(needs)} need the flight executive: set kind = \"fsw\"")
+    if not fsw and c["commands"]:  # parameters, the baseline comparison, an uplink fault: unused (reported)
+        raise SchemaError("spacecraft.computer.kind", "[[commands]] need the flight executive: set kind = \"fsw\"")
     for i, cmd in enumerate(c["commands"]):
         where = f"commands[{i}]"
         for key in ("data_hex", "raw_hex"):

@@ -4,7 +4,8 @@ Each fast cycle: verify the classifier's constants (check before use: a corrupte
 classifies), then take queued observations while the cycle budget allows — FDIR quality
 checks, classification, valuation, autonomy. Work that does not fit waits for the next cycle
 rather than overrunning it. In DOWNLINK mode the feeder turns the most valuable product into
-PUS 13 part reports whenever the radio is about to run out of queued parts.
+PUS 13 part reports whenever the radio is about to run out of queued parts, after checking
+its CRC-32 (a product damaged in memory since the last scrub pass is dropped, not sent).
 
 Whoever hosts the software (the mission simulator, a board harness) may watch the pipeline:
 every callable in `listeners` is called as `(obs, result, valuation, reason)` for each
@@ -19,6 +20,7 @@ from collections import deque
 from firmware.fsw.events import Ev
 from firmware.fsw.messages import Observation
 from firmware.fsw.modes import Mode
+from firmware.fsw.products import product_ok
 from firmware.fsw.pus import TM_HEADER_LEN, Apid, Service
 from firmware.fsw.transfer import parts_overhead_bytes, split
 
@@ -123,6 +125,9 @@ class Science:
             best = products.best(min_value)
             if best is None:
                 break
+            if not product_ok(best.blob):  # end-to-end check: a damaged product never goes down
+                exe.storage.drop_corrupted(best.product_id, t_ns)
+                continue
             need = parts_overhead_bytes(len(best.blob), part, TM_HEADER_LEN + 2)
             if not store.admits(Apid.XFER, need, products.used_bytes - len(best.blob)):
                 break  # wait for acknowledgements to free the store

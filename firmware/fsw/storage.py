@@ -82,6 +82,13 @@ class Storage:
         if self._full_episode and self.mass.fill_frac() < STORE_FULL_CLEAR:
             self._full_episode = False
 
+    def drop_corrupted(self, product_id: int, t_ns: int) -> None:
+        """A product whose CRC-32 no longer matches: discard it, with an event."""
+        products = self.mass.products
+        products.remove(product_id, "corrupted")
+        products.discarded += 1
+        self.events.raise_(t_ns, Ev.STORED_DATA_CORRUPTED, kind=1, apid=0, id=product_id)
+
     def scrub(self, t_ns: int, budget_bytes: int | None = None) -> int:
         """Memory scrub of mass memory (slow rate group): stored packets by their CRC-16,
         products by their CRC-32, `budget_bytes` per call (None: everything), resuming where
@@ -112,9 +119,7 @@ class Storage:
             left = None if left is None else left - len(blob)
             self._scrub_product = pid
             if not product_ok(blob):
-                products.remove(pid, "corrupted")
-                products.discarded += 1
-                events.raise_(t_ns, Ev.STORED_DATA_CORRUPTED, kind=1, apid=0, id=pid)
+                self.drop_corrupted(pid, t_ns)
                 n += 1
         else:
             self._scrub_product = 0  # a full round: start again from the first

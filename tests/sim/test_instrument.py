@@ -13,7 +13,13 @@ from sim.radiometry import (
     solar_irradiance_1au_w_m2_m,
     subsolar_temperature_k,
 )
-from tests.sim.conftest import fly
+from tests.sim.conftest import SIMPLE
+from tests.sim.conftest import fly as _fly
+
+
+def fly(*args, overrides=None, **kw):
+    """The world models under test: flown with the simple loop (no FDIR reacting to them)."""
+    return _fly(*args, overrides={**SIMPLE, **(overrides or {})}, **kw)
 
 CLEAN = {"instrument.noise": False, "instrument.thermal_emission": False,
          "instrument.phase_reddening": False, "instrument.pointing_jitter_mrad": 0.0}  # fmt: skip
@@ -105,7 +111,7 @@ def test_off_body_footprints_are_refused():
 
 
 def test_spectrometer_faults(faults_scenario):
-    m = fly(faults_scenario, duration="8 h")
+    m = fly(faults_scenario, duration="8 h")  # the simple loop observes through every fault
     h = 3600e9
     by_window = {}
     for t, f in _obs(m):

@@ -212,7 +212,7 @@ def test_prospect_valuer_uses_the_prospecting_verdict():
 def test_a_mission_flies_with_the_prospect_valuer():
     from tests.sim.conftest import fly
 
-    m = fly(duration="3 h", overrides={"spacecraft.computer.value_rule": "prospect"})
+    m = fly(duration="3 h", overrides={"spacecraft.computer.value_rule": "prospect", "spacecraft.computer.kind": "simple"})
     verdicts = {c.verdict for c in m.bus.history("classification")}
     assert "water" in verdicts and type(m.extra["onboard"].valuer).__name__ == "ProspectValuer"
 
@@ -238,15 +238,16 @@ class FifoLoop(OnboardLoop):
 
 
 def test_the_onboard_software_is_replaceable_behind_the_seam(tmp_path):
-    from sim.mission import default_onboard, run_mission
+    from sim.mission import run_mission, simple_onboard
     from sim.outputs import write_run
     from sim.scenario import load_scenario
 
     def factory(config, classifier):
-        base = default_onboard(config, classifier)
+        base = simple_onboard(config, classifier)
         return FifoLoop(base.cfg, classifier, ConstantValuer())
 
-    m = run_mission(load_scenario("default", duration="6 h"), onboard_factory=factory)
+    sc = load_scenario("default", duration="6 h", overrides={"spacecraft.computer.kind": "simple"})
+    m = run_mission(sc, onboard_factory=factory)
     report = write_run(m, tmp_path, plots=False)
     assert report["onboard"]["software"] == "FifoLoop" and report["onboard"]["valuer"] == "constant"
     assert report["onboard"]["details"]["products"] == 2 * report["observations"]["classified"]
