@@ -143,7 +143,7 @@ class Executive:
         self.science = Science(self)
         self.rx: deque[bytes] = deque()
         self.rx_dropped = 0
-        self._resume = Mode.IDLE
+        self._resume, self._resume_reason = Mode.IDLE, Reason.BOOT
         self._link_was_up = False
         self._next_model_check_ns = 0
         self.watchdog = Watchdog(int(self.params["fdir.watchdog_timeout_s"] * NS_PER_S))
@@ -342,7 +342,7 @@ class Executive:
             and (rising or modes.reason != Reason.COMMAND)
         ):
             if modes.check(Mode.DOWNLINK, Reason.LINK) == Guard.OK:
-                self._resume = mode
+                self._resume, self._resume_reason = mode, modes.reason
                 modes.request(Mode.DOWNLINK, Reason.LINK, t_ns)
         elif mode == Mode.DOWNLINK and not up:  # the pass is over (a commanded one too)
             if modes.reason == Reason.COMMAND:
@@ -353,7 +353,9 @@ class Executive:
                 back = Mode.SURVEY
             if modes.check(back, Reason.LINK) != Guard.OK:
                 back = Mode.IDLE
-            modes.request(back, Reason.LINK, t_ns)
+            # a mode the ground had commanded (e.g. parked in IDLE) is its standing order
+            held = modes.reason != Reason.COMMAND and self._resume_reason == Reason.COMMAND
+            modes.request(back, Reason.COMMAND if held and back == self._resume else Reason.LINK, t_ns)
         elif mode == Mode.SURVEY and self.params["auto.auto_survey"] and not self._footprint_lit():
             modes.request(Mode.IDLE, Reason.AUTONOMY, t_ns)  # night side: nothing to survey
         elif (

@@ -77,6 +77,7 @@ class GroundStation:
         self._last_ack_ns = 0
         self._acked: dict[int, int] = {}
         self.rx_rejected = 0
+        self.unarchived = 0  # malformed TCs sent on purpose, kept out of the archive
         # name → (value, or None when flagged invalid onboard; sample time t_ns)
         self.hk: dict[str, tuple[float | None, int]] = {}
         self.verifications: dict[int, list[dict]] = {}
@@ -174,7 +175,10 @@ class GroundStation:
                 )
             return False
         if self.archive is not None:
-            self.archive.write(raw)
+            try:
+                self.archive.write(raw)
+            except ValueError:  # deliberately malformed (a test of the spacecraft's checks):
+                self.unarchived += 1  # not a packet the archive format can hold
         self.decoder.feed(raw, t_rx_ns=self.now_ns)
         return True
 
