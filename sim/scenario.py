@@ -228,12 +228,18 @@ def _computer_checks(c: dict) -> None:
             bad = sorted(set(cmd["args"]) - set(BY_NAME))
             if bad:
                 raise SchemaError(f"{where}.args", f"unknown parameters {bad}")
-            continue
-        if spec is not None and spec.variable and not cmd["data_hex"]:
+        if spec is not None and spec.variable and not cmd["data_hex"] and name != "PARAM_SET":
             raise SchemaError(f"{where}.data_hex", f"{name} has a variable layout ({spec.variable}): give data_hex")
         wanted = [a.name for a in (func or spec).args]
-        if not cmd["data_hex"] and sorted(cmd["args"]) != sorted(wanted):
+        if name != "PARAM_SET" and not cmd["data_hex"] and sorted(cmd["args"]) != sorted(wanted):
             raise SchemaError(f"{where}.args", f"{name} takes {wanted or 'no arguments'}, got {sorted(cmd['args'])}")
+        if not cmd["data_hex"]:
+            from sim.gse.ops import check_encodable
+
+            try:
+                check_encodable(name, cmd["args"])
+            except ValueError as exc:
+                raise SchemaError(f"{where}.args", str(exc)) from None
 
 
 def _find_line(text: str, key: str) -> int | None:

@@ -20,6 +20,7 @@ Scripts:
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 
@@ -41,6 +42,36 @@ class Wait:
     condition: Callable[[], bool] | None = None
 
 
+def check_encodable(name: str, args: dict) -> None:
+    """Raise ValueError if a command cannot be built from these arguments (a wrong type, a
+    value its field cannot hold); values merely out of the onboard range are allowed —
+    the spacecraft must refuse those itself."""
+    from firmware.fsw import commands as cmds
+
+    if name == "PARAM_SET":
+        for key, v in args.items():
+            p = PARAMS_BY_NAME.get(key)
+            if p is None:
+                raise ValueError(f"PARAM_SET: unknown parameter {key!r}")
+            if isinstance(v, str) or (p.code in "BHI" and float(v) != int(v)):
+                raise ValueError(f"PARAM_SET: {key} = {v!r} is not a value of type {p.code}")
+            try:
+                struct.pack("!" + p.code, int(v) if p.code in "BHI" else float(v))
+            except (struct.error, OverflowError) as exc:
+                raise ValueError(f"PARAM_SET: {key} = {v!r} cannot be encoded: {exc}") from None
+        return
+    what, kwargs = command_bytes(name, args)
+    if "data" in kwargs:
+        return
+    try:
+        if name in cmds.FUNCTION_BY_NAME:
+            cmds.encode_function(name, **kwargs)
+        else:
+            cmds.BY_NAME[name].encode(**kwargs)
+    except (struct.error, TypeError, KeyError) as exc:
+        raise ValueError(f"{name}: cannot encode {args}: {exc}") from None
+
+
 def command_bytes(name: str, args: dict, data_hex: str = "", raw_hex: str = ""):
     """The TC to send: a whole packet (`raw_hex`), a command with its application data
     (`data_hex`), PARAM_SET from {parameter name: value}, or a command by name and
@@ -52,7 +83,12 @@ def command_bytes(name: str, args: dict, data_hex: str = "", raw_hex: str = ""):
     if name == "PARAM_SET":
         items = [(PARAMS_BY_NAME[k].id, float(v)) for k, v in sorted(args.items())]
         return name, {"data": pack_values(items)}
-    args = {k: (int(Mode[v]) if k == "mode" and isinstance(v, str) else v) for k, v in args.items()}
+    def mode(v):
+        if v not in Mode.__members__:
+            raise ValueError(f"mode {v!r} is not one of {', '.join(Mode.__members__)}")
+        return int(Mode[v])
+
+    args = {k: (mode(v) if k == "mode" and isinstance(v, str) else v) for k, v in args.items()}
     return name, args
 
 
