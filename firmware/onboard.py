@@ -3,7 +3,7 @@
 This is the baseline flight software of the mission simulator (`spacecraft.computer.kind =
 "simple"`); the flight executive (`firmware/fsw/`, kind "fsw", `firmware.fsw.computer`) sits
 behind the same seam: an object with `reset(t_ns)` and `step(OnboardInputs) ->
-OnboardOutputs`. The seam types are defined here. Two parts of the simple loop are pluggable:
+OnboardOutputs` (the seam types: `firmware.fsw.seam`, re-exported here). Two parts of the simple loop are pluggable:
 
 - the classifier backend (`Classifier`): the host numba core (`HostClassifier`) now, a real
   board over serial later; it takes (N, B) spectra and returns a `BatchResult`;
@@ -36,7 +36,16 @@ import numpy as np
 
 from firmware._jit import set_threads
 from firmware.busdemeo import BatchResult, classify_batch
+from firmware.fsw.seam import (  # the seam types, shared with the flight executive
+    LookRequest,
+    OnboardInputs,
+    OnboardOutputs,
+    ResultRecord,
+    StorageDelta,
+)
 from firmware.taxonomy import CLASS_NAMES, complex_of
+
+__all__ = ["LookRequest", "OnboardInputs", "OnboardOutputs", "ResultRecord", "StorageDelta"]
 
 MODES = ("SAFE", "IDLE", "SURVEY", "DOWNLINK")
 VERDICTS = ("unclassified", "water", "metal", "silicate", "other")
@@ -87,27 +96,6 @@ class Valuation:
 
 
 @dataclass(frozen=True)
-class OnboardInputs:
-    t_ns: int
-    frames: tuple = ()  # objects with t_ns, obs_id, lat_deg, lon_deg, snr_median, reflectance, error
-    soc: float = 1.0
-    bus_reset: bool = False  # brown-out: the computer lost power since the last step
-    observable: bool = False  # the footprint under the boresight is lit (nadir attitude)
-    link_up: bool = False
-    window_open: bool = False
-    rate_bps: float = 0.0
-    downlink_budget_bytes: int = 0  # what the radio could send in the interval just ended
-    final: bool = False  # last step of the mission: finish the queue
-    # -- used by richer flight software (the simple loop ignores them) --
-    contact: bool = False  # the spacecraft's own view: a scheduled pass and Earth in view
-    radio_bytes: int = 0  # what the radio can carry over the interval while in contact
-    uplink: tuple = ()  # telecommands received in the interval (raw CCSDS packets)
-    stall_ns: int = 0  # the processor hangs from t_ns for this long (a CPU hang fault)
-    lat_deg: float = float("nan")  # sub-spacecraft point (onboard navigation)
-    lon_deg: float = float("nan")
-
-
-@dataclass(frozen=True)
 class Product:
     product_id: int
     kind: str  # result | spectrum
@@ -124,71 +112,6 @@ class Product:
     def priority(self) -> float:
         """Results (tiny, every observation) outrank every raw spectrum."""
         return self.value + (1.0 if self.kind == "result" else 0.0)
-
-
-@dataclass(frozen=True)
-class ResultRecord:
-    obs_id: int
-    t_ns: int
-    cls: str  # '' = not classified
-    complex: str
-    verdict: str
-    value: float
-    reason: str
-
-
-@dataclass(frozen=True)
-class LookRequest:
-    """Flight software asks the instrument to look at (lat, lon) again, `integration_scale` ×
-    the nominal exposure (a PROSPECT re-observation), until `expires_ns`."""
-
-    request_id: int
-    t_ns: int
-    lat_deg: float
-    lon_deg: float
-    integration_scale: float
-    source_obs_id: int
-    expires_ns: int
-
-
-@dataclass(frozen=True)
-class StorageDelta:
-    """Bytes through mass memory in one step, for software that keeps its own ledger."""
-
-    written: int = 0
-    deleted: int = 0  # dropped: discarded, superseded, deleted, corrupted
-    refused: int = 0  # dropped: never written for want of room
-    downlinked: int = 0  # delivered (and, with store-and-forward, acknowledged)
-    repackaged: int = 0  # removed in one form because it was written again in another
-
-
-@dataclass(frozen=True)
-class OnboardOutputs:
-    mode: str
-    results: tuple[ResultRecord, ...] = ()
-    written: tuple[Product, ...] = ()
-    deleted: tuple[Product, ...] = ()
-    refused: tuple[Product, ...] = ()
-    sent: tuple[Product, ...] = ()
-    cpu_s: float = 0.0
-    tx_s: float = 0.0
-    lost: int = 0
-    events: tuple[str, ...] = ()
-    # -- richer flight software --
-    packets: tuple[bytes, ...] = ()  # CCSDS packets handed to the radio, in order
-    requests: tuple[LookRequest, ...] = ()
-    instrument_on: bool | None = None  # None: on exactly in SURVEY
-    integration_scale: float = 1.0  # commanded exposure × nominal
-    storage: StorageDelta | None = None  # None: sum the product tuples
-    event_records: tuple = ()  # (severity, text) pairs, when severities are known
-
-    def storage_delta(self) -> StorageDelta:
-        if self.storage is not None:
-            return self.storage
-        return StorageDelta(
-            sum(p.n_bytes for p in self.written), sum(p.n_bytes for p in self.deleted),
-            sum(p.n_bytes for p in self.refused), sum(p.n_bytes for p in self.sent),
-        )  # fmt: skip
 
 
 @dataclass(frozen=True)

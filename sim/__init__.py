@@ -15,10 +15,14 @@ Layout (one idea per module):
   (TOML loading, overrides, per-module seeds);
 - world: `ephemeris` (Kepler orbit, rotation, illumination, eclipses), `spectra` and
   `target` (real spectra → units → surface map), `radiometry`, `instrument` (the
-  spectrometer), `power`, `comms` (ground stations, passes, link), `faults`;
-- spacecraft and ground: `spacecraft` (orbit/geometry publishers, the flight-computer seam
-  around `firmware.onboard`, mass memory), `ground` (receiver and product decoder);
-- results: `mission` (assembly), `report`, `ledger` (budgets), `plots`, `outputs`, `cli`.
-
-`sim/gse/` (ground support: telemetry archive and decoder) belongs to the flight-software work.
+  spectrometer), `pointing` (nadir and targeted looks), `power`, `comms` (ground stations,
+  passes, link), `faults` (the schedule), `upsets` (bits flipped in the computer's memories);
+- spacecraft and ground: `spacecraft` (orbit/geometry publishers, the flight computer hosting
+  the onboard software behind the `firmware.fsw.seam` types, mass memory); the ground is
+  `gse.segment` (stations, archive, acknowledgements, operations scripts) when the flight
+  executive flies (`spacecraft.computer.kind = "fsw"`, the default) or `ground` (the simple
+  loop's product receiver);
+- results: `mission` (assembly, driving), `report`, `fsw_report` (the flight software's
+  section, science return against send-everything), `fault_report` (detection → response →
+  recovery per fault), `ledger` (budgets), `plots`, `outputs`, `cli`.
 """

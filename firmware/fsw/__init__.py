@@ -13,5 +13,6 @@ bindings of all), `schedule` (11), `monitoring` (12), `transfer` (13), `modes`, 
 (and the watchdog), `params` (PUS 20, in NVM), `store` (telemetry store in mass memory),
 `storage` (admission and eviction policy), `products`, `fdir`, `health`, `autonomy`,
 `science` (the per-cycle pipeline), `messages` (the typed interface to the simulator),
-`executive`. The ground side is `sim.gse`.
+`executive`, `seam` (the host ↔ onboard-software types) and `computer` (the executive as the
+flight computer of the mission simulator, behind that seam). The ground side is `sim.gse`.
 """

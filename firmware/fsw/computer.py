@@ -37,8 +37,8 @@ from firmware.fsw.executive import Config, Executive, ResetCause
 from firmware.fsw.housekeeping import NS_PER_S
 from firmware.fsw.modes import Mode, Reason
 from firmware.fsw.params import Nvm, ParamStore
+from firmware.fsw.seam import LookRequest, OnboardInputs, OnboardOutputs, ResultRecord, StorageDelta
 from firmware.fsw.store import MassMemory
-from firmware.onboard import LookRequest, OnboardInputs, OnboardOutputs, ResultRecord, StorageDelta
 from firmware.taxonomy import complex_of
 
 SENSOR_PERIOD_NS = 10 * NS_PER_S  # the EPS/ADCS report at least this often
