@@ -48,7 +48,11 @@ def fault_timeline(mission, start_ns: int, end_ns: int, f: dict) -> dict:
     fault, names = DETECTED_BY[kind]
     detected = next((e for e in events if _name(e) in names and _reveals(kind, e)), None)
     if detected is None:
-        return {"detected": None, "response": [], "recovered": None}
+        modes = _modes_during(mission, start_ns, end_ns)
+        note = f"modes during the fault: {', '.join(modes)}"
+        if kind.startswith("spectrometer") and not {"SURVEY", "PROSPECT"} & set(modes):
+            note += " — the spectrometer was off: nothing could reveal it"
+        return {"detected": None, "response": [], "recovered": None, "note": note}
     after = [e for e in events if e.t_ns >= detected.t_ns]
     response, recovered = [], None
     safe = False
@@ -73,6 +77,20 @@ def fault_timeline(mission, start_ns: int, end_ns: int, f: dict) -> dict:
         if len(response) > 20:
             break
     return {"detected": _row(detected), "response": response[:10], "recovered": recovered}
+
+
+def _modes_during(mission, start_ns: int, end_ns: int) -> list[str]:
+    """The executive's modes over [start, end), from its own mode-change events."""
+    mode, seen = None, []
+    for e in mission.computer.onboard.events:
+        if _name(e) != "MODE_CHANGED":
+            continue
+        if e.t_ns <= start_ns:
+            mode = Mode(e.values["to_mode"]).name
+        elif e.t_ns < end_ns:
+            seen.append(Mode(e.values["to_mode"]).name)
+    out = ([mode] if mode else []) + seen
+    return sorted(set(out), key=out.index)
 
 
 def _reveals(kind: str, e) -> bool:

@@ -167,7 +167,7 @@ def fsw_section(mission) -> dict:
     fdir = [{"t_s": _s(e.t_ns), "event": describe_event(e)} for e in events
             if EVENTS[e.id].id.name in ("FDIR_RESPONSE", "FDIR_RECOVERED", "SAFE_MODE_ENTERED",
                                          "FAULTS_CLEARED", "MODEL_RELOADED")]  # fmt: skip
-    a, sci = exe.autonomy.stats, exe.science.stats
+    tot = onboard.totals()  # over every software image (reboots restart the counters)
     products = dec.products
     prod_kinds = Counter(p["kind"] for p in products.values())
     d = exe.dispatcher.stats
@@ -188,9 +188,9 @@ def fsw_section(mission) -> dict:
             "verification_on_ground": dict(sorted(Counter(r["report"] for r in dec.tables.get("verification", [])).items())),
         },  # fmt: skip
         "science": {
-            "observations": sci["observations"], "classified": sci["classified"],
-            "quality_rejects": sci["quality_rejects"], "classify_failed": sci["classify_failed"],
-            **a, "science_events_on_ground": len(dec.tables.get("science_events", [])),
+            **{k: tot[k] for k in ("observations", "classified", "quality_rejects", "classify_failed",
+                                   "ignored", "dropped", *exe.autonomy.stats)},
+            "science_events_on_ground": len(dec.tables.get("science_events", [])),
             "reobservations": reobservations(mission),
         },  # fmt: skip
         "products": {

@@ -139,6 +139,7 @@ class FswComputer:
         )
         self.exe = exe
         self.events: list[EventRecord] = []  # every event raised onboard, in order
+        self._images: list[tuple[dict, dict]] = []  # counters of each software image
         self.results: list[Look] = []  # every observation the science pipeline took
         self._new_results: list[ResultRecord] = []
         exe.boot_hooks.append(self._attach)
@@ -162,6 +163,16 @@ class FswComputer:
         """Boot hook: watch the freshly built software image (events and science results)."""
         exe.events.subscribe(self.events.append)
         exe.science.listeners.append(self._on_result)
+        self._images.append((exe.science.stats, exe.autonomy.stats))
+
+    def totals(self) -> dict:
+        """Science and autonomy counters summed over every software image of the mission
+        (a reboot starts the onboard counters again from zero)."""
+        out: dict = {}
+        for sci, auto in self._images:
+            for k, v in (*sci.items(), *auto.items()):
+                out[k] = out.get(k, 0) + v
+        return out
 
     def _on_result(self, obs, result, val, reason: str) -> None:
         self.processed += 1

@@ -89,6 +89,11 @@ def test_the_storm_really_happened(stormy):
     assert f["events"]["raised_on_board"].get("STORED_DATA_CORRUPTED", 0) >= 1
     assert all(a["lost"] == 0 for a in f["telemetry"]["per_apid"].values())
     assert {x["kind"] for x in report["faults"]} == {x[2]["kind"] for x in m.faults.schedule}
+    # the science counters add up over every software image (each reboot starts them at 0)
+    sci = f["science"]
+    assert sci["classified"] + sci["quality_rejects"] + sci["classify_failed"] == len(m.computer.onboard.results) > 0
+    undetected = [x for x in report["faults"] if x.get("detected") is None and "note" in x]
+    assert all("modes during the fault" in x["note"] for x in undetected)
 
 
 def test_assay_decode_reads_the_run_archive(stormy, capsys):
