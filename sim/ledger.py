@@ -48,4 +48,5 @@ def storage_budget(mission) -> dict:
         "refused_bytes": st.refused, "repackaged_bytes": st.repackaged,
         "residual_bytes": st.produced - st.downlinked - (st.deleted + st.refused) - st.repackaged - st.used,
         "catalogue_bytes": getattr(onboard, "used_bytes", None),
+        **({"removed_by_reason_bytes": onboard.removed_by_reason} if hasattr(onboard, "removed_by_reason") else {}),
     }  # fmt: skip

@@ -130,7 +130,7 @@ def storage_plot(mission, path: Path) -> None:
     ax.plot(t, rec.column("used_bytes") * kb, color="k", label="held")
     ax.plot(t, rec.column("produced_bytes") * kb, label="produced (cumulative)")
     ax.plot(t, rec.column("downlinked_bytes") * kb, label="downlinked (cumulative)")
-    ax.plot(t, rec.column("dropped_bytes") * kb, label="dropped (cumulative)")
+    ax.plot(t, rec.column("dropped_bytes") * kb, label="removed: no room, superseded, damaged (cumulative)")
     if rec.column("repackaged_bytes").any():
         ax.plot(t, rec.column("repackaged_bytes") * kb, ls="--", label="repackaged as packets (cumulative)")
     ax.axhline(mission.storage.capacity * kb, ls=":", color="grey", label="capacity")

@@ -97,8 +97,8 @@ SPACECRAFT = {
     }),
     "computer": Table({
         "cpu_s_per_spectrum": F("float", 0.02, lo=0, doc="flight-CPU time per classified spectrum, s (a power load)"),
-        "batch_size": F("int", 32, lo=1, hi=100_000, doc="observations classified together"),
-        "downlink_raw_min_value": F("float", 0.0, lo=0, hi=1, doc="raw spectra below this value are not downlinked"),
+        "batch_size": F("int", 32, lo=1, hi=100_000, doc="simple loop: observations classified together"),
+        "downlink_raw_min_value": F("float", 0.0, lo=0, hi=1, doc="simple loop: raw spectra below this value are not downlinked (executive: parameter auto.downlink_min_value)"),
         "value_rule": F("choice", "simple", choices=("simple", "prospect"),
                         doc="what a result is worth: class rule (simple loop: firmware.onboard.simple_value; executive: firmware.fsw.autonomy.busdemeo_value) or the prospecting verdict (firmware.prospect / firmware.assessment)"),
         "kind": F("choice", "fsw", choices=("fsw", "simple"),
@@ -153,7 +153,7 @@ GROUND = {
     }, doc="scheduled allocations (DSN-like); none = every visibility window is a pass"),
     "ack_interval": F("duration", "30 s", lo=1, doc="fsw: the ground acknowledges received telemetry this often while in contact"),
     "procedure": F("choice", "recover", choices=("recover", "none"),
-                   doc="fsw: operators on the loop — recover: on a SAFE entry or reboot, send CLEAR_FAULTS, SET_MODE IDLE, SET_MODE SURVEY (retried until accepted); none: only [[commands]]"),
+                   doc="fsw: operators on the loop — recover: when the spacecraft reports entering SAFE, send CLEAR_FAULTS, SET_MODE IDLE, RESUME_AUTONOMY (retried until accepted); none: only [[commands]]"),
     "retry_interval": F("duration", "30 min", lo=1, doc="fsw: a refused recovery is tried again this much later"),
     "command_timeout_margin": F("duration", "10 min", lo=0, doc="fsw: a command's reports are awaited 2 × light time + this"),
 }  # fmt: skip
@@ -164,7 +164,7 @@ COMMAND = {
     "args": F("mapping", {}, doc="its arguments by name (a mode by name or number); PARAM_SET: parameter name = value"),
     "data_hex": F("str", "", doc="application data as hex, for variable layouts (instead of args)"),
     "raw_hex": F("str", "", doc="a whole TC packet as hex, sent as is (e.g. a malformed one, to test the spacecraft's checks)"),
-    "retries": F("int", 2, lo=0, hi=10, doc="resend this often when the spacecraft reports a bad CRC (uplink damage)"),
+    "retries": F("int", 2, lo=0, hi=10, doc="resend this often when the spacecraft reports a bad CRC (uplink damage) or no report comes"),
 }
 
 FAULT = {

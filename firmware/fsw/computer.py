@@ -360,6 +360,15 @@ class FswComputer:
         return self.exe.mass.used_bytes()
 
     @property
+    def removed_by_reason(self) -> dict[str, int]:
+        """Bytes that left mass memory other than by acknowledged downlink, by reason."""
+        tm, prod = self.exe.mass.tm, self.exe.mass.products
+        out = dict(prod.removed_bytes)
+        out["packet scrubbed (replaced by an event)"] = tm.scrub_removed_bytes
+        out["refused (no room)"] = prod.refused_bytes + tm.refused_bytes
+        return {k: v for k, v in sorted(out.items()) if v}
+
+    @property
     def queue(self):
         return self.exe.science.queue
 
