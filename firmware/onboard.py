@@ -5,8 +5,9 @@ This is the baseline flight software of the mission simulator (`spacecraft.compu
 behind the same seam: an object with `reset(t_ns)` and `step(OnboardInputs) ->
 OnboardOutputs` (the seam types: `firmware.fsw.seam`, re-exported here). Two parts of the simple loop are pluggable:
 
-- the classifier backend (`Classifier`): the host numba core (`HostClassifier`) now, a real
-  board over serial later; it takes (N, B) spectra and returns a `BatchResult`;
+- the classifier backend: the host numba core (`HostClassifier`) or a board over serial
+  (`hil.pil.BoardInTheLoop`, `assay run --board`); it takes (N, B) spectra (and `obs_ids=`
+  when it sets `wants_obs_ids`) and returns a `BatchResult`;
 - the valuer (`value_batch(wavelength_um, reflectance, error, batch) -> [Valuation]`):
   `SimpleValuer` (a rule on class and the 0.7 µm feature) or `ProspectValuer` (the
   prospecting verdict of `firmware.prospect`: band analysis, water/metal levels).
@@ -279,7 +280,9 @@ class OnboardLoop:
         frames, self.queue = self.queue, []
         refl = np.stack([np.asarray(f.reflectance) for f in frames])
         err = np.stack([np.asarray(f.error) for f in frames])
-        batch = self.classifier.classify(self.cfg.wavelength_um, refl, err)
+        want_ids = getattr(self.classifier, "wants_obs_ids", False)
+        ids = {"obs_ids": [f.obs_id for f in frames]} if want_ids else {}
+        batch = self.classifier.classify(self.cfg.wavelength_um, refl, err, **ids)
         values = self.valuer.value_batch(self.cfg.wavelength_um, refl, err, batch)
         for i, (f, val) in enumerate(zip(frames, values, strict=True)):
             c = int(batch.class_index[i])

@@ -1,94 +1,299 @@
-"""Processor-in-the-loop: the simulator's classifier seam, answered by a board.
+"""Processor-in-the-loop: the flight software's classifier seam, answered by a board.
 
-`firmware.onboard` takes any object with `name` and
-`classify(wavelength_um, reflectance (N, B), error) -> BatchResult`. `BoardInTheLoop` is
-one: the host runs its own classifier (`firmware.busdemeo.classify_batch`) — which also
-measures the e/h/k features the board needs — resamples each spectrum to the 41-point grid,
-sends the rows to the board, and returns the host's BatchResult with the *board's* class,
-w flag and status in it. The host's answer is kept beside it, and every call adds to the
-counts the mission report needs (`report()`): spectra, disagreements (with both answers),
-link errors, and the link's retries/NAKs/resets.
+The flight software (`firmware.onboard.OnboardLoop`, `firmware.fsw.computer.FswComputer`)
+takes any object with `classify(wavelength_um, reflectance (N, B), error) -> BatchResult`.
+`BoardInTheLoop` is one. For every call it
+1. runs the host's own classifier (`firmware.busdemeo.classify_batch`, one thread) — the
+   reference answer, and the e/h/k narrow-feature detections the board needs as input (a
+   0.05 µm grid cannot resolve them);
+2. resamples each spectrum to the 41-point DeMeo grid and sends the rows to the board in
+   BATCH requests (`hil.dut.BoardClassifier`: framing, retries, resync, reset recovery);
+3. returns the host's BatchResult with the *board's* answer in it — class, w flag, status,
+   slope and PC scores, i.e. everything the board computes; the features, χ² and flags stay
+   the host's (the board never sees the raw spectrum) — and keeps the host's answer beside
+   it, spectrum by spectrum (`rows()`), counting agreements and listing disagreements.
 
-    classifier = BoardInTheLoop("vboard:")          # or "/dev/ttyACM0"
-    loop = OnboardLoop(config, classifier=classifier)  # assay run --board PORT (lead)
-    ...; classifier.report(); classifier.close()
+A request the board does not answer (link lost, timeout, an ERR) is never replaced by a
+guess. `fallback="unclassified"` (default): the observation is left unclassified with the
+reason (status `LINK_FAILED`, `BoardBatch.failed(i)` says why, so the executive treats it as
+a classifier failure and raises its CLASSIFY_FAILED event). `fallback="host"`: the host's
+answer is used and the observation is listed as a link failure. On a noisy line a failed
+BATCH is split and its halves sent again (a short frame survives where a long one cannot),
+and later calls use the smaller batch until the line has been clean for a while. A board
+that stays silent for `SILENT_CALLS_LOST` calls in a row (or whose port vanished) is
+declared lost: nothing more is sent, every later spectrum fails at once with that reason.
+
+`report()` is deterministic for a given set of answers (it goes into report.json);
+`link_report()` holds what depends on the line and the clock (retries, CRC errors, resyncs,
+latency: timing.json). `faults=hil.faults.FaultPlan(...)` puts a fault-injecting line
+between the link and the (already flashed and started) board.
+
+    with BoardInTheLoop("vboard:") as board:        # or "/dev/ttyACM0", "socket://…"
+        mission = run_mission(scenario, classifier=board)
+        board.report(), board.link_report(), board.rows()
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
-from dataclasses import dataclass, field
+import re
+import time
+from dataclasses import dataclass
 
 import numpy as np
 
+from firmware._jit import set_threads
 from firmware.busdemeo import GRID_HALF_WIDTH_UM, BatchResult, classify_batch
+from firmware.errors import AssayError
 from firmware.kernels.resample import resample_binned
-from firmware.taxonomy import DEMEO_GRID_UM
-from hil.dut import BoardClassifier
+from firmware.taxonomy import DEMEO_GRID_UM, load_demeo_model
+from hil import protocol as P
+from hil.dut import BoardClassification, BoardClassifier
+from hil.faults import FaultPlan, FaultyTransport
 
-LINK_FAILED = 9  # status of a spectrum whose request failed (reason: "not classified (status 9)")
-MAX_LISTED = 100  # disagreements kept with both answers in the report
+LINK_FAILED = 9  # status of a spectrum the board did not answer (fallback "unclassified")
+MAX_LISTED = 100  # disagreements and failures listed in report(); rows() has them all
+FALLBACKS = ("unclassified", "host")
+SILENT_CALLS_LOST = 3  # calls in a row with not one byte of answer: the board is gone
+CLEAN_CALLS_TO_GROW = 16  # clean calls before a shrunken batch size is doubled again
+STATIC_INFO = ("firmware", "protocol", "implementation", "version", "platform", "model_sha",
+               "source_checksum", "max_payload", "q_r", "q_pc")  # fmt: skip
+LINK_KEYS = ("requests", "answered", "failed", "board_errors", "sends", "retries", "timeouts",
+             "naks", "bad_frames", "stale", "resets", "restart_failures", "bytes_tx", "bytes_rx")  # fmt: skip
 
 
 @dataclass
-class PilCounts:
-    spectra: int = 0
-    answered: int = 0
-    agree: int = 0
-    disagreements: list[dict] = field(default_factory=list)
-    link_errors: list[str] = field(default_factory=list)
-    link: dict = field(default_factory=dict)
+class BoardBatch(BatchResult):
+    """A BatchResult with the board's answers; `failures[i]` is why row i has none ('')."""
+
+    failures: tuple[str, ...] = ()
+    board_status: tuple[int, ...] = ()
+
+    def failed(self, i: int) -> str:
+        """Why the classifier gave no answer for row i ('' when it answered)."""
+        return self.failures[i] if self.failures else ""
+
+    def result(self, i: int, source: str = ""):
+        res = super().result(i, source)
+        if self.failed(i):
+            return dataclasses.replace(res, reason=f"board link failed: {self.failed(i)}")
+        s = self.board_status[i] if self.board_status else 0
+        if s and res.cls is None:
+            return dataclasses.replace(res, reason=f"refused by the board: {P.STATUS_NAMES.get(s, s)}")
+        return res
+
+
+def short_why(text: str) -> str:
+    """A link error message without its machine-dependent tail (the link's counters)."""
+    m = re.search(r"unanswered after (\d+) attempts", text)
+    if m:
+        return f"no valid answer after {m.group(1)} attempts"
+    return text.split(" ({", 1)[0][:160]
 
 
 class BoardInTheLoop:
-    """A classifier for `firmware.onboard` whose classes come from a board over serial."""
+    """A classifier for the flight software whose answers come from a board over serial."""
 
-    name = "board"
+    wants_obs_ids = True  # the flight software passes obs_ids= (for the per-spectrum table)
 
-    def __init__(self, port: str = "vboard:", **board_options):
-        self.board = BoardClassifier(port, **board_options)
+    def __init__(self, port: str = "vboard:", *, fallback: str = "unclassified",
+                 faults: FaultPlan | None = None, board: BoardClassifier | None = None,
+                 **board_options):  # fmt: skip
+        if fallback not in FALLBACKS:
+            raise ValueError(f"fallback={fallback!r}: expected one of {FALLBACKS}")
+        self.port = port
+        self.fallback = fallback
+        self.board = board or BoardClassifier(port, **board_options)
         self.name = f"board {port}"
-        self.counts = PilCounts()
+        self.info = dict(self.board.info)
+        self.max_batch = self.batch = self.board.batch
+        link = self.board.dut.link
+        self._link0 = copy.deepcopy(link.stats)
+        self._dec0 = copy.deepcopy(link.decoder.stats)
+        self.plan = faults
+        self.faulty: FaultyTransport | None = None
+        if faults is not None:
+            self.faulty = FaultyTransport(link.t, faults)
+            link.t = self.board.dut.repl.t = self.faulty
+        self._rows: list[tuple] = []  # obs_id, host, board, board_status, answered, used, why
+        self.disagreements: list[dict] = []
+        self.failures: list[dict] = []
+        self.lost = ""  # why the board was declared lost ('' while it answers)
+        self.lost_after = None  # spectra sent before it was
+        self.silent_calls = 0
+        self.clean_calls = 0
+        self.splits = 0
+        self.calls: list[tuple[float, int]] = []  # (seconds, spectra) of every answered call
 
-    def classify(self, wavelength_um, reflectance, error=None) -> BatchResult:
-        host = classify_batch(wavelength_um, reflectance, error)
+    # -- the seam -------------------------------------------------------------------------
+    def classify(self, wavelength_um, reflectance, error=None, *, obs_ids=None) -> BoardBatch:
         wl = np.asarray(wavelength_um, dtype=np.float64)
         refl = np.asarray(reflectance, dtype=np.float64)
-        refl = np.where(refl > 0, refl, np.nan)
-        r41 = resample_binned(wl, np.ascontiguousarray(refl), DEMEO_GRID_UM, GRID_HALF_WIDTH_UM)
+        refl = np.ascontiguousarray(np.where(refl > 0, refl, np.nan))
+        previous = set_threads(1)  # one core, as on the flight computer (HostClassifier's note)
+        try:
+            host = classify_batch(wavelength_um, reflectance, error)
+            r41 = resample_binned(wl, refl, DEMEO_GRID_UM, GRID_HALF_WIDTH_UM)
+        finally:
+            set_threads(previous)
+        n = len(host)
+        ids = list(range(len(self._rows), len(self._rows) + n)) if obs_ids is None else list(obs_ids)
         detected = np.nan_to_num(host.features[:, :, 3]) == 1.0
-        out = self.board.classify(r41, detected)
-        self._count(host, out)
-        status = np.where(out.answered, out.status, LINK_FAILED)
-        status = np.where((status == 0) & (host.status != 0), host.status, status)  # GAP, TOO_FEW
-        cls = np.where(status == 0, out.class_index, -1)
-        return dataclasses.replace(host, class_index=cls, w=out.w & (status == 0), status=status)
+        out, why = self._answers(r41, detected)
+        return self._merge(host, out, why, ids)
 
-    def _count(self, host: BatchResult, out) -> None:
-        c = self.counts
+    def _merge(self, host: BatchResult, out: BoardClassification, why: list[str], ids) -> BoardBatch:
+        ok = out.answered
+        used_host = ~ok & (self.fallback == "host")
+        cls = np.where(ok, out.class_index, host.class_index)
+        status = np.where(ok, out.status, np.where(used_host, host.status, LINK_FAILED))
+        # the host's checks on the raw axis (a gap, too few samples) the grid cannot show
+        raw_refusal = ok & (out.status == 0) & (host.status != 0)
+        status = np.where(raw_refusal, host.status, status)
+        cls = np.where(status == 0, cls, -1)
+        w = np.where(ok, out.w, host.w) & (status == 0)
+        slope = np.where(ok, out.slope, np.where(used_host, host.slope, np.nan))
+        pc = np.where(ok[:, None], out.pc, np.where(used_host[:, None], host.pc, np.nan))
+        failures = tuple("" if ok[i] or used_host[i] else why[i] for i in range(len(ok)))
+        self._record(host, out, why, ids, used_host)
+        return BoardBatch(**{**{f.name: getattr(host, f.name) for f in dataclasses.fields(BatchResult)},
+                             "class_index": cls, "w": w, "status": status, "slope": slope, "pc": pc,
+                             "tree_indeterminate": host.tree_indeterminate & (ok | used_host),
+                             "failures": failures, "board_status": tuple(int(s) for s in out.status)})  # fmt: skip
+
+    # -- talking to the board -------------------------------------------------------------
+    def _answers(self, r41: np.ndarray, detected: np.ndarray) -> tuple[BoardClassification, list[str]]:
+        n = len(r41)
+        out = BoardClassification(
+            class_index=np.full(n, -1, np.int64), w=np.zeros(n, bool), status=np.full(n, -1, np.int64),
+            slope=np.full(n, np.nan), pc=np.full((n, 5), np.nan), answered=np.zeros(n, bool),
+        )  # fmt: skip
+        why = [""] * n
+        self._ask(0, n, r41, detected, out, why)
+        return out, why
+
+    def _ask(self, a: int, b: int, r41, detected, out: BoardClassification, why: list[str]) -> None:
+        if self.lost:
+            why[a:b] = [f"board lost: {self.lost}"] * (b - a)
+            return
+        self.board.batch = self.batch
+        t0 = time.perf_counter()
+        try:
+            got = self.board.classify(r41[a:b], detected[a:b])
+        except (OSError, AssayError) as exc:  # the port vanished (SerialException is an OSError)
+            self._lose(f"{type(exc).__name__}: {exc}", a)
+            why[a:b] = [f"board lost: {self.lost}"] * (b - a)
+            return
+        seconds = time.perf_counter() - t0
+        for f in ("class_index", "w", "status", "slope", "pc", "answered"):
+            getattr(out, f)[a:b] = getattr(got, f)
+        if not got.errors:
+            self.calls.append((seconds, b - a))
+            self.silent_calls = 0
+            self.clean_calls += 1
+            if self.clean_calls >= CLEAN_CALLS_TO_GROW and self.batch < self.max_batch:
+                self.batch, self.clean_calls = min(self.max_batch, 2 * self.batch), 0
+            return
+        self.clean_calls = 0
+        s = got.stats
+        alive = got.answered.any() or any(s.get(k, 0) for k in ("answered", "naks", "stale", "board_errors",
+                                                                 "bad_frames", "bytes_rx"))  # fmt: skip
+        self.silent_calls = 0 if alive else self.silent_calls + 1
+        for fa, fb, text in got.errors:
+            fa, fb = a + fa, a + fb
+            if alive and fb - fa > 1:  # a noisy line: shorter frames get through
+                self.splits += 1
+                self.batch = max(1, min(self.batch, (fb - fa) // 2))
+                mid = (fa + fb) // 2
+                self._ask(fa, mid, r41, detected, out, why)
+                self._ask(mid, fb, r41, detected, out, why)
+            else:
+                why[fa:fb] = [short_why(text)] * (fb - fa)
+        if self.silent_calls >= SILENT_CALLS_LOST:
+            self._lose(f"no answer at all to {self.silent_calls} requests in a row", b)
+
+    def _lose(self, why: str, at: int) -> None:
+        if not self.lost:
+            self.lost = why
+            self.lost_after = len(self._rows) + at
+            self.board.dut.running = False  # do not try to QUIT a board that is gone
+
+    # -- bookkeeping --------------------------------------------------------------------------
+    def _record(self, host: BatchResult, out: BoardClassification, why, ids, used_host) -> None:
         hl, bl = host.labels(), out.labels()
-        c.spectra += len(hl)
-        c.answered += int(out.answered.sum())
-        for i, (h, b) in enumerate(zip(hl, bl, strict=True)):
+        for i, oid in enumerate(ids):
+            oid = int(oid)
             if not out.answered[i]:
+                used = "host" if used_host[i] else "none"
+                self._rows.append((oid, hl[i] or "", "", -1, False, used, why[i]))
+                if len(self.failures) < MAX_LISTED:
+                    self.failures.append({"obs_id": oid, "host": hl[i], "used": used, "why": why[i]})
                 continue
-            if h == b:
-                c.agree += 1
-            elif len(c.disagreements) < MAX_LISTED:
-                c.disagreements.append({"index": c.spectra - len(hl) + i, "host": h, "board": b})
-        c.link_errors += [why for _a, _b, why in out.errors]
-        for k, v in out.stats.items():
-            if isinstance(v, int):
-                c.link[k] = c.link.get(k, 0) + v
+            self._rows.append((oid, hl[i] or "", bl[i] or "", int(out.status[i]), True, "board", ""))
+            if hl[i] != bl[i] and len(self.disagreements) < MAX_LISTED:
+                self.disagreements.append({
+                    "obs_id": oid, "host": hl[i], "board": bl[i], "board_status": int(out.status[i]),
+                    "host_status": int(host.status[i]),
+                    "host_slope": _r(host.slope[i]), "board_slope": _r(out.slope[i]),
+                    "host_pc": [_r(v) for v in host.pc[i]], "board_pc": [_r(v) for v in out.pc[i]],
+                })  # fmt: skip
+
+    def rows(self) -> list[dict]:
+        """Every spectrum sent, in order: both answers, whether the board answered, which
+        answer the flight software used ('board', 'host' or 'none') and why."""
+        keys = ("obs_id", "host_class", "board_class", "board_status", "answered", "used", "why")
+        return [dict(zip(keys, r, strict=True)) for r in self._rows]
 
     def report(self) -> dict:
-        """Counts for the mission report: agreement, disagreements (both answers), link."""
-        c = self.counts
-        return {"board": self.name, "info": self.board.info, "spectra": c.spectra,
-                "answered": c.answered, "agree": c.agree, "disagree": c.answered - c.agree,
-                "disagreements": c.disagreements, "link_errors": c.link_errors, "link": c.link}  # fmt: skip
+        """The board section of report.json: deterministic for a given set of answers."""
+        rows = self._rows
+        answered = sum(1 for r in rows if r[4])
+        agree = sum(1 for r in rows if r[4] and r[1] == r[2])
+        info = {k: self.info[k] for k in STATIC_INFO if k in self.info}
+        fmt = next(k for k, v in P.FMT_NAMES.items() if v == self.board.fmt)
+        return {
+            "port": self.port, "info": info, "format": fmt,
+            "model_matches_host": info.get("source_checksum") == load_demeo_model().checksum,
+            "fallback": self.fallback,
+            "on_failure": ("the host's answer is used and the spectrum is listed as a link failure"
+                           if self.fallback == "host" else
+                           "the observation is left unclassified (reason: board link failed)"),
+            "spectra": len(rows), "answered": answered, "failed": len(rows) - answered,
+            "agree": agree, "disagree": answered - agree,
+            "disagreements": self.disagreements, "failures": self.failures, "listed_at_most": MAX_LISTED,
+            "lost": {"why": self.lost, "after_spectra": self.lost_after} if self.lost else None,
+            **({"injected_faults": dataclasses.asdict(self.plan)} if self.plan else {}),
+        }  # fmt: skip
+
+    def link_report(self) -> dict:
+        """What depends on the line and the clock: link counters, latency, board memory."""
+        link = self.board.dut.link
+        s = link.stats.since(self._link0).to_dict()
+        d0, d = self._dec0, link.decoder.stats
+        resyncs = sum(getattr(d, k) - getattr(d0, k) for k in ("bad_cobs", "bad_crc", "short", "bad_length", "too_long"))
+        out = {k: s[k] for k in LINK_KEYS}
+        out.update(crc_errors=d.bad_crc - d0.bad_crc, resyncs=resyncs,
+                   garbage_bytes=d.garbage_bytes - d0.garbage_bytes, restarts=self.board.dut.restarts,
+                   splits=self.splits, batch_max=self.max_batch, batch_final=self.batch)  # fmt: skip
+        per_spec = sorted(1e3 * t / n for t, n in self.calls)
+        per_call = sorted(1e3 * t for t, _ in self.calls)
+        lat = {"calls": len(self.calls), "spectra": sum(n for _, n in self.calls)}
+        for name, v in (("per_spectrum_ms", per_spec), ("per_call_ms", per_call)):
+            if v:
+                lat[name] = {"median": _r(v[len(v) // 2], 3), "p95": _r(v[int(0.95 * (len(v) - 1))], 3),
+                             "max": _r(v[-1], 3)}  # fmt: skip
+        fr = self.board.flash_report
+        return {
+            "link": out, "latency": lat,
+            "board_memory": {k: self.info.get(k) for k in ("mem_free", "mem_alloc")},
+            "flash": fr.summary() if fr else "not flashed here (board already serving)",
+            **({"injected": dataclasses.asdict(self.faulty.counts)} if self.faulty else {}),
+        }  # fmt: skip
 
     def close(self) -> None:
+        if self.faulty is not None:  # QUIT on a clean line
+            self.board.dut.link.t = self.board.dut.repl.t = self.faulty.inner
         self.board.close()
 
     def __enter__(self) -> BoardInTheLoop:
@@ -96,3 +301,8 @@ class BoardInTheLoop:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _r(x, nd: int = 6):
+    x = float(x)
+    return round(x, nd) if np.isfinite(x) else None

@@ -30,6 +30,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from firmware.errors import AssayError
 from firmware.fsw import messages as msg
 from firmware.fsw.autonomy import ValueKind
 from firmware.fsw.events import EVENTS, Ev, EventRecord, Severity
@@ -78,13 +79,26 @@ class Look:
     reason: str  # why it was refused ('' when classified)
 
 
+class ClassifierNoAnswer(AssayError):
+    """The classifier gave no answer for an observation (e.g. a board over a failed link)."""
+
+
 def classify_with(classifier, wavelength_um):
     """The executive's `classify(obs)` on a seam classifier (`classify(wl, (N, B), err)`):
-    a batch of one, so a board over serial plugs in the same way as the host core."""
+    a batch of one, so a board over serial plugs in the same way as the host core. A
+    classifier with `wants_obs_ids` also gets `obs_ids=`; a batch with `failed(i)` may say it
+    has no answer, which is raised as `ClassifierNoAnswer` — the executive's classifier-failure
+    path (CLASSIFY_FAILED event, observation unclassified), never a guess."""
+    ids = bool(getattr(classifier, "wants_obs_ids", False))
 
     def classify(obs):
+        refl = np.asarray(obs.reflectance)[None, :]
         err = None if obs.error is None else np.asarray(obs.error)[None, :]
-        batch = classifier.classify(wavelength_um, np.asarray(obs.reflectance)[None, :], err)
+        extra = {"obs_ids": (obs.obs_id,)} if ids else {}
+        batch = classifier.classify(wavelength_um, refl, err, **extra)
+        why = batch.failed(0) if hasattr(batch, "failed") else ""
+        if why:
+            raise ClassifierNoAnswer(f"obs {obs.obs_id}: {why}")
         return batch.result(0)
 
     return classify
