@@ -59,6 +59,12 @@ SILENT_CALLS_LOST = 3  # calls in a row with not one byte of answer: the board i
 CLEAN_CALLS_TO_GROW = 16  # clean calls before a shrunken batch size is doubled again
 STATIC_INFO = ("firmware", "protocol", "implementation", "version", "platform", "model_sha",
                "source_checksum", "max_payload", "q_r", "q_pc")  # fmt: skip
+ON_FAILURE = {
+    "unclassified": "the observation is left unclassified, never guessed: the simple loop records "
+    "'board link failed: <why>'; the flight executive takes its classifier-failure path "
+    "(CLASSIFY_FAILED event, reason 'classifier failed: ClassifierNoAnswer')",
+    "host": "the host's answer is used and the spectrum is listed under failures (used: host)",
+}
 LINK_KEYS = ("requests", "answered", "failed", "board_errors", "sends", "retries", "timeouts",
              "naks", "bad_frames", "stale", "resets", "restart_failures", "bytes_tx", "bytes_rx")  # fmt: skip
 
@@ -217,7 +223,6 @@ class BoardInTheLoop:
         if not self.lost:
             self.lost = why
             self.lost_after = len(self._rows) + at
-            self.board.dut.running = False  # do not try to QUIT a board that is gone
 
     # -- bookkeeping --------------------------------------------------------------------------
     def _record(self, host: BatchResult, out: BoardClassification, why, ids, used_host) -> None:
@@ -256,9 +261,7 @@ class BoardInTheLoop:
             "port": self.port, "info": info, "format": fmt,
             "model_matches_host": info.get("source_checksum") == load_demeo_model().checksum,
             "fallback": self.fallback,
-            "on_failure": ("the host's answer is used and the spectrum is listed as a link failure"
-                           if self.fallback == "host" else
-                           "the observation is left unclassified (reason: board link failed)"),
+            "on_failure": ON_FAILURE[self.fallback],
             "spectra": len(rows), "answered": answered, "failed": len(rows) - answered,
             "agree": agree, "disagree": answered - agree,
             "disagreements": self.disagreements, "failures": self.failures, "listed_at_most": MAX_LISTED,
@@ -292,8 +295,12 @@ class BoardInTheLoop:
         }  # fmt: skip
 
     def close(self) -> None:
-        if self.faulty is not None:  # QUIT on a clean line
+        """Stop the harness (QUIT, on a clean line) and close the port — unless the board was
+        lent by its owner (`BoardClassifier.on_dut`), which is then left as it was found."""
+        if self.faulty is not None:
             self.board.dut.link.t = self.board.dut.repl.t = self.faulty.inner
+        if self.lost and getattr(self.board, "_own", False):
+            self.board.dut.running = False  # do not wait for a QUIT a lost board cannot answer
         self.board.close()
 
     def __enter__(self) -> BoardInTheLoop:

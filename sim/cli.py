@@ -2,19 +2,35 @@
 
     assay run [SCENARIO] [--seed N] [--out DIR] [--duration 6h] [--speed X] [--quiet]
               [--set instrument.noise=false ...] [--no-plots]
+              [--board PORT [--board-fallback unclassified|host] [--board-format int16|float32]
+               [--board-mpy] [--board-ber RATE]]
     assay scenarios [--keys]
 
 SCENARIO is a shipped name (`assay scenarios` lists them) or a path to a .toml file.
 Outputs go to `runs/<scenario>-<seed>/` unless `--out` says otherwise. Heavy imports (numba,
-matplotlib) happen inside the commands so that `assay --help` stays instant.
+matplotlib, the serial stack) happen inside the commands so that `assay --help` stays instant.
+
+Processor in the loop (`--board PORT`, `hil.pil.BoardInTheLoop`): the flight software sends
+every observation to a MicroPython board (flashed with the harness if its files differ) and
+uses the board's answer; the host's answer is kept beside it. The run directory then has a
+`board` section in report.json (board identity, spectra sent/answered/failed, every
+disagreement with both answers), `recordings/board.csv` (every spectrum, both answers) and
+the line-dependent counters and latency under `board` in timing.json. Exit status: 0, 2 when
+the board cannot be reached (nothing flown), 3 when the mission flew but the board left
+observations unanswered (they are unclassified, or carry the host's answer with
+`--board-fallback host`; never a guess).
 """
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 import tomllib
 from pathlib import Path
+
+FALLBACKS = ("unclassified", "host")  # hil.pil.FALLBACKS (the serial stack loads on use only)
+BOARD_FAILED_EXIT = 3
 
 
 def register(sub) -> None:
@@ -31,6 +47,18 @@ def register(sub) -> None:
                    help="override a scenario key, e.g. --set instrument.noise=false (TOML value)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no summary (for scripts)")
+    b = p.add_argument_group("processor in the loop", "classify every observation on a MicroPython "
+                             "board over serial (see `assay hil`); the host's answer is kept beside it")  # fmt: skip
+    b.add_argument("--board", metavar="PORT", help="the board: a device (/dev/ttyACM0), a pyserial URL "
+                   "(socket://host:port, rfc2217://…), vboard: (virtual board) or vboard:?baud=115200")  # fmt: skip
+    b.add_argument("--board-fallback", choices=FALLBACKS, default="unclassified",
+                   help="an observation the board did not answer: left unclassified (default), or "
+                   "classified by the host and listed as a link failure")  # fmt: skip
+    b.add_argument("--board-format", choices=("int16", "float32"), default="int16",
+                   help="how spectra travel to the board (default int16, fixed point)")  # fmt: skip
+    b.add_argument("--board-mpy", action="store_true", help="flash precompiled .mpy files (less RAM on the board)")
+    b.add_argument("--board-ber", type=float, metavar="RATE",
+                   help="inject bit errors at this rate on the line (tests the link handling; seeded by --seed)")  # fmt: skip
     p.set_defaults(func=cmd_run)
     s = sub.add_parser("scenarios", help="list the shipped mission scenarios")
     s.add_argument("--keys", action="store_true", help="print every scenario key with its default and meaning")
@@ -73,33 +101,116 @@ def cmd_run(args) -> int:
     from sim.scenario import load_scenario
     from sim.target import SurfaceError
 
+    board = None
     try:
         overrides = parse_overrides(args.overrides)
         scenario = load_scenario(args.scenario, seed=args.seed, duration=args.duration, overrides=overrides)
         out = args.out or Path("runs") / f"{scenario.name}-{scenario.seed}"
-        return _fly(scenario, out, args)
+        board = open_board(args, scenario.seed)
+        return _fly(scenario, out, args, board)
     except (AssayError, SurfaceError, ValueError) as exc:
         print(f"assay run: error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        if board is not None:
+            board.close()
 
 
-def _fly(scenario, out: Path, args) -> int:
+def open_board(args, seed: int):
+    """The `--board` classifier (None without it); an unreachable board is an AssayError
+    that names the port and what to try."""
+    from firmware.errors import AssayError
+
+    if args.board is None:
+        if args.board_ber is not None:
+            raise ValueError("--board-ber needs --board PORT (the line to inject errors on)")
+        return None
+    if args.board_ber is not None and not 0.0 <= args.board_ber < 0.5:
+        raise ValueError(f"--board-ber {args.board_ber}: a bit-error rate is in [0, 0.5)")
+    from hil.faults import FaultPlan
+    from hil.pil import BoardInTheLoop
+
+    faults = FaultPlan(ber=args.board_ber, seed=seed) if args.board_ber else None
+    try:
+        return BoardInTheLoop(args.board, fallback=args.board_fallback, faults=faults,
+                              mpy=args.board_mpy, fmt=args.board_format)  # fmt: skip
+    except (AssayError, OSError, RuntimeError) as exc:
+        raise AssayError(
+            f"--board {args.board}: cannot reach the board: {exc}\n  try: `assay hil ports` "
+            f"(list ports), `assay hil check --port {args.board}` (flash and test the board), "
+            "--board-mpy (a board short of RAM), or --board vboard: (the virtual board)"
+        ) from exc
+
+
+def _fly(scenario, out: Path, args, board=None) -> int:
     from sim.mission import run_mission
     from sim.outputs import TIMING_FILE, write_run
 
     show_bar = not args.quiet and sys.stdout.isatty()
     if not args.quiet and not show_bar:
-        print(f"assay run: {scenario.name} (seed {scenario.seed}) → {out}", flush=True)
+        via = f" · classifying on the board at {args.board}" if board is not None else ""
+        print(f"assay run: {scenario.name} (seed {scenario.seed}) → {out}{via}", flush=True)
     if show_bar:
-        mission, wall = _with_progress(scenario, args.speed)
+        mission, wall = _with_progress(scenario, args.speed, board)
     else:
         t0 = time.perf_counter()
-        mission = run_mission(scenario, speed=args.speed)
+        mission = run_mission(scenario, speed=args.speed, classifier=board)
         wall = time.perf_counter() - t0
     report = write_run(mission, out, plots=not args.no_plots)
+    section = write_board(out, report, board) if board is not None else None
     if not args.quiet:
         _summary(report, mission, out, wall, TIMING_FILE)
+    if section is None:
+        return 0
+    if not args.quiet:
+        print(board_line(section, json.loads((out / TIMING_FILE).read_text())["board"]))
+    if section["failed"]:
+        used = "classified by the host" if section["fallback"] == "host" else "left unclassified"
+        lost = f"; the board was lost: {section['lost']['why']}" if section["lost"] else ""
+        print(f"assay run: {section['failed']} of {section['spectra']} observations were not answered "
+              f"by the board ({used}{lost}); see report.json board.failures", file=sys.stderr)  # fmt: skip
+        return BOARD_FAILED_EXIT
     return 0
+
+
+def write_board(out: Path, report: dict, board) -> dict:
+    """Add the board's part to a written run: the `board` section of report.json (after
+    `onboard`), recordings/board.csv (every spectrum, both answers) and the line-dependent
+    counters and latency under `board` in timing.json (the one file allowed to vary)."""
+    from sim.outputs import TIMING_FILE, write_csv
+
+    rows = board.rows()
+    keys = ["obs_id", "host_class", "board_class", "board_status", "answered", "used", "why"]
+    write_csv(out / "recordings" / "board.csv", keys, ([r[k] for k in keys] for r in rows))
+    section = {**board.report(), "table": "recordings/board.csv",
+               "link": "line- and clock-dependent: see timing.json (board)"}  # fmt: skip
+    ordered: dict = {}
+    for key, value in report.items():
+        ordered[key] = value
+        if key == "onboard":
+            ordered["board"] = section
+    ordered.setdefault("board", section)
+    ordered["files"] = sorted({*report.get("files", []), "recordings/board.csv"})
+    report.clear()
+    report.update(ordered)
+    (out / "report.json").write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    timing = json.loads((out / TIMING_FILE).read_text(encoding="utf-8"))
+    timing["board"] = board.link_report()
+    (out / TIMING_FILE).write_text(json.dumps(timing, indent=1) + "\n", encoding="utf-8")
+    return section
+
+
+def board_line(section: dict, timing: dict) -> str:
+    """One line: who answered, how many, how they compare, how the line behaved."""
+    info, link, lat = section["info"], timing["link"], timing["latency"]
+    model = "model = host's" if section["model_matches_host"] else "MODEL DIFFERS FROM THE HOST'S"
+    per = lat.get("per_spectrum_ms", {}).get("median")
+    disagree = f"{section['disagree']} disagreement(s)" + (" (report.json: board.disagreements)" if section["disagree"] else "")
+    return (f"board {section['port']} ({info.get('implementation')} {info.get('version')} on {info.get('platform')}, "
+            f"harness {info.get('firmware')}, {model}): {section['spectra']} spectra, {section['answered']} answered, "
+            f"{section['failed']} failed · {disagree} · link: {link['retries']} retries, {link['crc_errors']} CRC "
+            f"errors, {link['naks']} NAKs, {link['resyncs']} resyncs, {link['resets']} resets, {link['timeouts']} "
+            f"timeouts · latency {'—' if per is None else f'{per:.2f} ms'}/spectrum (median)")  # fmt: skip
 
 
 def _fsw_lines(report: dict, out: Path) -> list[str]:
@@ -136,7 +247,7 @@ def _fsw_lines(report: dict, out: Path) -> list[str]:
     return lines
 
 
-def _with_progress(scenario, speed):
+def _with_progress(scenario, speed, board=None):
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from sim.mission import run_mission
@@ -158,7 +269,7 @@ def _with_progress(scenario, speed):
             rate = (t_ns / 1e9) / max(now - t0, 1e-9)
             bar.update(task, completed=t_ns, sim=f"{fmt_duration(t_ns)} / {fmt_duration(total)}", speed=f"{rate:,.0f}")
 
-        mission = run_mission(scenario, speed=speed, progress=progress)
+        mission = run_mission(scenario, speed=speed, progress=progress, classifier=board)
         progress(total)
     return mission, time.perf_counter() - t0
 
