@@ -59,6 +59,9 @@ SILENT_CALLS_LOST = 3  # calls in a row with not one byte of answer: the board i
 CLEAN_CALLS_TO_GROW = 16  # clean calls before a shrunken batch size is doubled again
 STATIC_INFO = ("firmware", "protocol", "implementation", "version", "platform", "model_sha",
                "source_checksum", "max_payload", "q_r", "q_pc")  # fmt: skip
+ROW_KEYS = ("obs_id", "host_class", "board_class", "board_status", "answered", "used", "why",
+            "host_slope", "board_slope", *(f"host_pc{k}" for k in range(1, 6)),
+            *(f"board_pc{k}" for k in range(1, 6)))  # fmt: skip
 ON_FAILURE = {
     "unclassified": "the observation is left unclassified, never guessed: the simple loop records "
     "'board link failed: <why>'; the flight executive takes its classifier-failure path "
@@ -122,7 +125,7 @@ class BoardInTheLoop:
         if faults is not None:
             self.faulty = FaultyTransport(link.t, faults)
             link.t = self.board.dut.repl.t = self.faulty
-        self._rows: list[tuple] = []  # obs_id, host, board, board_status, answered, used, why
+        self._rows: list[tuple] = []  # one per spectrum sent, ROW_KEYS
         self.disagreements: list[dict] = []
         self.failures: list[dict] = []
         self.lost = ""  # why the board was declared lost ('' while it answers)
@@ -229,13 +232,14 @@ class BoardInTheLoop:
         hl, bl = host.labels(), out.labels()
         for i, oid in enumerate(ids):
             oid = int(oid)
+            numbers = (float(host.slope[i]), float(out.slope[i]), *map(float, host.pc[i]), *map(float, out.pc[i]))
             if not out.answered[i]:
                 used = "host" if used_host[i] else "none"
-                self._rows.append((oid, hl[i] or "", "", -1, False, used, why[i]))
+                self._rows.append((oid, hl[i] or "", "", -1, False, used, why[i], *numbers))
                 if len(self.failures) < MAX_LISTED:
                     self.failures.append({"obs_id": oid, "host": hl[i], "used": used, "why": why[i]})
                 continue
-            self._rows.append((oid, hl[i] or "", bl[i] or "", int(out.status[i]), True, "board", ""))
+            self._rows.append((oid, hl[i] or "", bl[i] or "", int(out.status[i]), True, "board", "", *numbers))
             if hl[i] != bl[i] and len(self.disagreements) < MAX_LISTED:
                 self.disagreements.append({
                     "obs_id": oid, "host": hl[i], "board": bl[i], "board_status": int(out.status[i]),
@@ -245,10 +249,10 @@ class BoardInTheLoop:
                 })  # fmt: skip
 
     def rows(self) -> list[dict]:
-        """Every spectrum sent, in order: both answers, whether the board answered, which
-        answer the flight software used ('board', 'host' or 'none') and why."""
-        keys = ("obs_id", "host_class", "board_class", "board_status", "answered", "used", "why")
-        return [dict(zip(keys, r, strict=True)) for r in self._rows]
+        """Every spectrum sent, in order (`ROW_KEYS`): both answers (class, slope µm⁻¹, PC
+        scores; NaN where there is none), whether the board answered, which answer the flight
+        software used ('board', 'host' or 'none') and why."""
+        return [dict(zip(ROW_KEYS, r, strict=True)) for r in self._rows]
 
     def report(self) -> dict:
         """The board section of report.json: deterministic for a given set of answers."""

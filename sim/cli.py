@@ -177,11 +177,10 @@ def write_board(out: Path, report: dict, board) -> dict:
     """Add the board's part to a written run: the `board` section of report.json (after
     `onboard`), recordings/board.csv (every spectrum, both answers) and the line-dependent
     counters and latency under `board` in timing.json (the one file allowed to vary)."""
+    from hil.pil import ROW_KEYS
     from sim.outputs import TIMING_FILE, write_csv
 
-    rows = board.rows()
-    keys = ["obs_id", "host_class", "board_class", "board_status", "answered", "used", "why"]
-    write_csv(out / "recordings" / "board.csv", keys, ([r[k] for k in keys] for r in rows))
+    write_csv(out / "recordings" / "board.csv", list(ROW_KEYS), (r.values() for r in board.rows()))
     section = {**board.report(), "table": "recordings/board.csv",
                "link": "line- and clock-dependent: see timing.json (board)"}  # fmt: skip
     ordered: dict = {}
