@@ -191,7 +191,7 @@ class BoardInTheLoop:
         try:
             got = self.board.classify(r41[a:b], detected[a:b])
         except (OSError, AssayError) as exc:  # the port vanished (SerialException is an OSError)
-            self._lose(f"{type(exc).__name__}: {exc}", a)
+            self._lose(f"{type(exc).__name__}: {exc}", b)
             why[a:b] = [f"board lost: {self.lost}"] * (b - a)
             return
         seconds = time.perf_counter() - t0
@@ -220,9 +220,10 @@ class BoardInTheLoop:
             else:
                 why[fa:fb] = [short_why(text)] * (fb - fa)
         if self.silent_calls >= SILENT_CALLS_LOST:
-            self._lose(f"no answer at all to {self.silent_calls} requests in a row", b)
+            self._lose(f"no answer at all (not one byte) to {self.silent_calls} calls in a row", b)
 
     def _lose(self, why: str, at: int) -> None:
+        """Stop talking to the board; `at` = spectra of this call already tried."""
         if not self.lost:
             self.lost = why
             self.lost_after = len(self._rows) + at
@@ -264,7 +265,7 @@ class BoardInTheLoop:
         return {
             "port": self.port, "info": info, "format": fmt,
             "model_matches_host": info.get("source_checksum") == load_demeo_model().checksum,
-            "fallback": self.fallback,
+            "fallback": self.fallback, "retries": self.board.dut.link.retries,
             "on_failure": ON_FAILURE[self.fallback],
             "spectra": len(rows), "answered": answered, "failed": len(rows) - answered,
             "agree": agree, "disagree": answered - agree,

@@ -3,7 +3,7 @@
     assay run [SCENARIO] [--seed N] [--out DIR] [--duration 6h] [--speed X] [--quiet]
               [--set instrument.noise=false ...] [--no-plots]
               [--board PORT [--board-fallback unclassified|host] [--board-format int16|float32]
-               [--board-mpy] [--board-ber RATE]]
+               [--board-mpy] [--board-retries N] [--board-ber RATE]]
     assay scenarios [--keys]
 
 SCENARIO is a shipped name (`assay scenarios` lists them) or a path to a .toml file.
@@ -57,6 +57,8 @@ def register(sub) -> None:
     b.add_argument("--board-format", choices=("int16", "float32"), default="int16",
                    help="how spectra travel to the board (default int16, fixed point)")  # fmt: skip
     b.add_argument("--board-mpy", action="store_true", help="flash precompiled .mpy files (less RAM on the board)")
+    b.add_argument("--board-retries", type=int, default=8, metavar="N",
+                   help="resends of a request before it counts as unanswered (default 8)")
     b.add_argument("--board-ber", type=float, metavar="RATE",
                    help="inject bit errors at this rate on the line (tests the link handling; seeded by --seed)")  # fmt: skip
     p.set_defaults(func=cmd_run)
@@ -127,13 +129,15 @@ def open_board(args, seed: int):
         return None
     if args.board_ber is not None and not 0.0 <= args.board_ber < 0.5:
         raise ValueError(f"--board-ber {args.board_ber}: a bit-error rate is in [0, 0.5)")
+    if not 0 <= args.board_retries <= 100:
+        raise ValueError(f"--board-retries {args.board_retries}: give 0–100 resends")
     from hil.faults import FaultPlan
     from hil.pil import BoardInTheLoop
 
     faults = FaultPlan(ber=args.board_ber, seed=seed) if args.board_ber else None
     try:
         return BoardInTheLoop(args.board, fallback=args.board_fallback, faults=faults,
-                              mpy=args.board_mpy, fmt=args.board_format)  # fmt: skip
+                              mpy=args.board_mpy, fmt=args.board_format, retries=args.board_retries)  # fmt: skip
     except (AssayError, OSError, RuntimeError) as exc:
         raise AssayError(
             f"--board {args.board}: cannot reach the board: {exc}\n  try: `assay hil ports` "

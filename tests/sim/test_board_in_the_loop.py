@@ -202,4 +202,6 @@ def test_cli_board_options_are_checked(tmp_path, capsys):
     assert "--board-ber needs --board" in capsys.readouterr().err
     assert main(["run", "--board", "vboard:", "--board-ber", "0.7", "--out", str(tmp_path / "b")]) == 2
     assert "bit-error rate" in capsys.readouterr().err
+    assert main(["run", "--board", "vboard:", "--board-retries", "-1", "--out", str(tmp_path / "b")]) == 2
+    assert "--board-retries -1" in capsys.readouterr().err
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
