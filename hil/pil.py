@@ -245,6 +245,8 @@ class BoardInTheLoop:
                 self.disagreements.append({
                     "obs_id": oid, "host": hl[i], "board": bl[i], "board_status": int(out.status[i]),
                     "host_status": int(host.status[i]),
+                    # the host took its class from the error-weighted nearest C/X template
+                    "host_tree_indeterminate": bool(host.tree_indeterminate[i]),
                     "host_slope": _r(host.slope[i]), "board_slope": _r(out.slope[i]),
                     "host_pc": [_r(v) for v in host.pc[i]], "board_pc": [_r(v) for v in out.pc[i]],
                 })  # fmt: skip
