@@ -1,4 +1,4 @@
-"""Print one summary table from a pytest-benchmark JSON (default .benchmarks/latest.json).
+"""Print one summary table from pytest-benchmark JSON files (default .benchmarks/latest.json).
 
 Every stage group with spectra/s per implementation (numpy twin, numba on one thread, numba
 on all threads), the speed-up over numpy, the 2-thread scaling, the ratio to the memory floor
@@ -64,15 +64,28 @@ def _numpy_time(times, group, n):
     return times[(group, m)]["numpy"] * n / m, "†"
 
 
-def summarise(path: Path) -> str:
-    data = json.loads(path.read_text())
+def _merge(paths: list[Path]) -> tuple[dict, list[str]]:
+    """One result set from several runs: a benchmark of a later file replaces the same
+    benchmark (by name) of an earlier one (e.g. the core groups re-run on a quieter machine)."""
+    by_name, loads = {}, []
+    for path in paths:
+        data = json.loads(path.read_text())
+        for b in data["benchmarks"]:
+            by_name[b["fullname"]] = b
+        load = data.get("machine_info", {}).get("assay_loadavg")
+        if load:
+            loads.append(f"{path.name}: {load}")
+    return {"benchmarks": list(by_name.values())}, loads
+
+
+def summarise(paths: list[Path] | Path) -> str:
+    data, loads = _merge([paths] if isinstance(paths, Path) else list(paths))
     times, extra = _load(data)
-    mi = data.get("machine_info", {})
     out = [f"Machine: {_cpu()}, {os.cpu_count()} cores, numba {numba.__version__} "
            f"({numba.config.NUMBA_NUM_THREADS} threads), numpy {np.__version__}, "
            f"Python {platform.python_version()}"]  # fmt: skip
-    if "assay_loadavg" in mi:
-        out.append(f"Load average (1 min) at start / end of the run: {mi['assay_loadavg']}")
+    if loads:
+        out.append("Load average (1 min) at start / end of each run: " + "; ".join(loads))
     floor = {n: min(impls.values()) for (g, n), impls in times.items() if g.startswith("floor")}
     out += ["", "| stage | N | numpy | numba 1 thread | numba all threads | × numpy | 2 threads ÷ 1 | × read floor |",
             "|---|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
@@ -189,11 +202,13 @@ def _system(times, extra):
 
 
 def main(argv: list[str]) -> int:
-    path = Path(argv[0]) if argv else Path(".benchmarks/latest.json")
-    if not path.exists():
-        print(f"{path}: no benchmark results; run `make bench` first", file=sys.stderr)
+    """`python -m benchmarks.summary [run.json ...]`: later files override earlier ones."""
+    paths = [Path(a) for a in argv] or [Path(".benchmarks/latest.json")]
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        print(f"{missing[0]}: no benchmark results; run `make bench` first", file=sys.stderr)
         return 1
-    print(summarise(path))
+    print(summarise(paths))
     return 0
 
 

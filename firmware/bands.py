@@ -6,6 +6,8 @@
 
 `analyse_batch(wavelength_um (B,), reflectance (N, B), error=None)` does the same for N spectra
 on one axis and returns arrays (`BandBatch`), for the simulator and the benchmarks.
+`survey_batch(wavelength_um, reflectance)` gives the Bus-DeMeo `BatchResult` and the
+`BandBatch` of N spectra from one fused pass over the input (the survey pipeline).
 
 Uncertainties are Monte-Carlo (fixed seed, `N_MC` draws): each draw perturbs every input
 sample by its 1σ error (the error column; where it is missing, the DER_SNR noise estimate of
