@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # CI runs every benchmark once, on small inputs, so the suite cannot rot (no timing there).
 CI_BENCH_ENV := ASSAY_BENCH_SIZES=1000 ASSAY_BENCH_CUBE=32
 
-.PHONY: install run test lint bench hil hil-bench clean
+.PHONY: install run test lint bench hil hil-bench pil clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -34,10 +34,15 @@ bench: $(STAMP)
 	$(BIN)/pytest benchmarks/ -q --benchmark-json=.benchmarks/latest.json
 	$(BIN)/python -m benchmarks.summary .benchmarks/latest.json
 
-# Hardware in the loop: the HIL suite against a port (HIL_PORT, default the virtual board),
-# and the link throughput/latency at 115200 baud on the throttled virtual board.
+# Hardware in the loop: the HIL suite and the board-in-the-loop missions against a port
+# (HIL_PORT or --port, default the virtual board); the link throughput/latency at 115200 baud
+# on the throttled virtual board; a 6-hour mission classified on the virtual board.
 hil: $(STAMP)
 	$(BIN)/pytest tests/hil -q
+	$(BIN)/pytest -m hil tests/sim -q
+
+pil: $(STAMP)
+	$(BIN)/assay run default --duration 6h --board vboard:
 
 hil-bench: $(STAMP)
 	$(BIN)/assay hil bench --port 'vboard:?baud=115200' --frame-bytes 4000
