@@ -13,8 +13,6 @@ slices are fine.
 
 from __future__ import annotations
 
-import numba
+from firmware._jit import njit_leaf
 
-from firmware import _jit
-
-njit_leaf = numba.njit(_nrt=False, **_jit._COMMON)
+__all__ = ["njit_leaf"]
