@@ -23,6 +23,7 @@ from functools import lru_cache
 import numba
 import numpy as np
 
+from firmware.batch_input import validate_batch
 from firmware.errors import InputError
 from firmware.kernels import bands as K
 from firmware.kernels.band_pipeline import band_pipeline
@@ -178,33 +179,6 @@ class BandBatch:
         )  # fmt: skip
 
 
-def _validate(wavelength_um, reflectance, error):
-    wl = np.asarray(wavelength_um)
-    refl = np.asarray(reflectance)
-    if refl.ndim != 2 or wl.ndim != 1 or refl.shape[1] != wl.shape[0]:
-        raise InputError(
-            f"reflectance must be (N spectra, B bands) and wavelength_um (B,); got "
-            f"{refl.shape} and {wl.shape}"
-        )
-    if not np.issubdtype(refl.dtype, np.floating):
-        refl = refl.astype(np.float64)
-    wl = wl.astype(np.float64)
-    if wl.size and not np.all(np.isfinite(wl)):
-        raise InputError("wavelength_um holds NaN or inf: every band needs a wavelength")
-    if wl.size and np.max(wl) > 100:
-        raise InputError(f"wavelength_um max is {np.max(wl):g}: looks like nm; pass µm")
-    if error is not None:
-        error = np.asarray(error, dtype=np.float64)
-        if error.shape != refl.shape:
-            raise InputError(f"error must have the reflectance's shape {refl.shape}, got {error.shape}")
-    if np.any(np.diff(wl) <= 0):
-        order = np.argsort(wl, kind="stable")
-        if np.any(np.diff(wl[order]) == 0):
-            raise InputError("wavelength_um has duplicate bands: merge them first (read_spectra does)")
-        wl, refl = wl[order], refl[:, order]
-        error = None if error is None else error[:, order]
-    return wl, np.ascontiguousarray(refl), error
-
 
 def kernel_args(wl: np.ndarray) -> tuple:
     """The band kernels' arguments for a shared float64 axis `wl` (µm), from the grid to the
@@ -248,7 +222,7 @@ def analyse_batch(wavelength_um, reflectance, error=None, *, n_mc: int | None = 
     `n_mc` Monte-Carlo draws for σ: default N_MC when `error` is given, else 0 (no σ: the
     survey case, where speed matters); pass n_mc > 0 to get σ from the DER_SNR estimate.
     """
-    wl, refl, error = _validate(wavelength_um, reflectance, error)
+    wl, refl, error = validate_batch(wavelength_um, reflectance, error)
     has_err = error is not None
     if n_mc is None:
         n_mc = N_MC if has_err else 0
@@ -292,7 +266,7 @@ def continuum_removed(wavelength_um, reflectance, method: str = "linear"):
 
     method "linear": straight lines between the Band I/II tie points; "hull": the upper
     convex hull. For display and for users who want the continuum-removed curve itself."""
-    wl, refl, _ = _validate(wavelength_um, np.asarray(reflectance)[None, :], None)
+    wl, refl, _ = validate_batch(wavelength_um, np.asarray(reflectance)[None, :], None)
     grid = K.BAND_GRID_UM
     r = resample_binned(wl, np.where(refl > 0, refl, np.nan), grid, K.BAND_RESAMPLE_HALF_WIDTH_UM)
     if method == "hull":

@@ -21,6 +21,7 @@ from functools import lru_cache
 import numba
 import numpy as np
 
+from firmware.batch_input import validate_batch
 from firmware.errors import InputError
 from firmware.kernels import demeo as K
 from firmware.kernels.features import (
@@ -250,33 +251,6 @@ def threads_for(n: int):
         numba.set_num_threads(previous)
 
 
-def _validate(wavelength_um, reflectance, error):
-    wl = np.asarray(wavelength_um)
-    refl = np.asarray(reflectance)
-    if refl.ndim != 2 or wl.ndim != 1 or refl.shape[1] != wl.shape[0]:
-        raise InputError(
-            f"reflectance must be (N spectra, B bands) and wavelength_um (B,); got "
-            f"{refl.shape} and {wl.shape}"
-        )
-    if not np.issubdtype(refl.dtype, np.floating):
-        refl = refl.astype(np.float64)
-    wl = wl.astype(np.float64)
-    if not np.all(np.isfinite(wl)):
-        raise InputError("wavelength_um holds NaN or inf: every band needs a wavelength")
-    if np.nanmax(wl) > 100:
-        raise InputError(f"wavelength_um max is {np.nanmax(wl):g}: looks like nm; pass µm")
-    if np.any(np.diff(wl) <= 0):
-        order = np.argsort(wl, kind="stable")
-        if np.any(np.diff(wl[order]) == 0):
-            raise InputError("wavelength_um has duplicate bands: merge them first (read_spectra does)")
-        wl, refl = wl[order], refl[:, order]
-        error = None if error is None else np.asarray(error)[:, order]
-    if error is not None:
-        error = np.asarray(error, dtype=np.float64)
-        if error.shape != refl.shape:
-            raise InputError(f"error must have the reflectance's shape {refl.shape}, got {error.shape}")
-    return wl, np.ascontiguousarray(refl), error
-
 
 @dataclass(frozen=True)
 class AxisPlan:
@@ -332,7 +306,7 @@ def run_pipeline(wavelength_um, reflectance, error=None, *, k_min_depth: float =
     """Validate, then run the fused kernel (`firmware.kernels.pipeline.bus_demeo_pipeline`);
     returns its raw output tuple. `band_args` (from `firmware.bands.fused_band_args`) adds the
     Band I/II analysis to the same pass; `all_chi2=False` is the classes-only mode."""
-    wl, refl, error = _validate(wavelength_um, reflectance, error)
+    wl, refl, error = validate_batch(wavelength_um, reflectance, error)
     model, tmpl_sr, inv_var = _kernel_constants()
     has_err = error is not None
     err = error if has_err else np.empty((0, 0))

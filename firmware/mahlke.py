@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numba
 import numpy as np
 
+from firmware.batch_input import validate_batch
 from firmware.busdemeo import Feature
 from firmware.errors import InputError
 from firmware.kernels import mixnorm as MX
@@ -225,30 +226,6 @@ def _reference_name(model, j: int) -> str:
     return f"({number}) {name}" if number >= 0 else name
 
 
-def _validate(wavelength_um, reflectance):
-    wl = np.asarray(wavelength_um)
-    refl = np.asarray(reflectance)
-    if refl.ndim != 2 or wl.ndim != 1 or refl.shape[1] != wl.shape[0]:
-        raise InputError(
-            f"reflectance must be (N spectra, B bands) and wavelength_um (B,); "
-            f"got {refl.shape} and {wl.shape}"
-        )
-    if not np.issubdtype(refl.dtype, np.floating):
-        refl = refl.astype(np.float64)
-    wl = wl.astype(np.float64)
-    if not np.all(np.isfinite(wl)):
-        raise InputError("wavelength_um holds NaN or inf: every band needs a wavelength")
-    if wl.size and np.max(wl) > 100:
-        raise InputError(f"wavelength_um max is {np.max(wl):g}: looks like nm; pass µm")
-    if np.any(np.diff(wl) <= 0):
-        order = np.argsort(wl, kind="stable")
-        if np.any(np.diff(wl[order]) == 0):
-            raise InputError(
-                "wavelength_um has duplicate bands: merge them first (read_spectra does)"
-            )
-        wl, refl = wl[order], refl[:, order]
-    return wl, np.ascontiguousarray(refl)
-
 
 def _albedo(albedo, n: int) -> np.ndarray:
     """pV per spectrum from None, a number or an (N,) array (NaN = unknown), checked."""
@@ -282,7 +259,7 @@ def classify_batch(
     validation, since a published asteroid is otherwise its own nearest reference."""
     if tree not in TREE_VARIANTS:
         raise InputError(f"tree must be one of {TREE_VARIANTS}, not {tree!r}")
-    wl, refl = _validate(wavelength_um, reflectance)
+    wl, refl, _ = validate_batch(wavelength_um, reflectance)
     n = refl.shape[0]
     pv = _albedo(albedo, n)
     with np.errstate(invalid="ignore"):
