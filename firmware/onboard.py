@@ -45,11 +45,21 @@ from firmware.fsw.seam import (  # the seam types, shared with the flight execut
     StorageDelta,
 )
 from firmware.taxonomy import CLASS_NAMES, complex_of
+from firmware.valuation import (  # the value rules, re-exported for the loop's users
+    VALUERS,
+    VERDICTS,
+    ProspectValuer,
+    SimpleValuer,
+    Valuation,
+    simple_value,
+)
 
-__all__ = ["LookRequest", "OnboardInputs", "OnboardOutputs", "ResultRecord", "StorageDelta"]
+__all__ = [
+    "VALUERS", "VERDICTS", "LookRequest", "OnboardInputs", "OnboardOutputs", "ProspectValuer",
+    "ResultRecord", "SimpleValuer", "StorageDelta", "Valuation", "simple_value",
+]  # fmt: skip
 
 MODES = ("SAFE", "IDLE", "SURVEY", "DOWNLINK")
-VERDICTS = ("unclassified", "water", "metal", "silicate", "other")
 KIND_RESULT, KIND_SPECTRUM = 0xA1, 0xA2
 FORMAT_VERSION = 1
 # kind, version, obs_id, t_ms, lat_cdeg, lon_cdeg, class (−1 none), w, flags, verdict,
@@ -91,12 +101,6 @@ class HostClassifier:
 
 
 @dataclass(frozen=True)
-class Valuation:
-    value: float  # 0..1, what the result is worth to the mission
-    verdict: str  # one of VERDICTS
-
-
-@dataclass(frozen=True)
 class Product:
     product_id: int
     kind: str  # result | spectrum
@@ -125,67 +129,6 @@ class OnboardConfig:
     safe_soc: float = 0.2
     resume_soc: float = 0.5
     downlink_raw_min_value: float = 0.0
-
-
-# -- the value rule ---------------------------------------------------------------------------
-HYDRATED = {"Ch", "Cgh"}  # 0.7 µm Fe²⁺→Fe³⁺ band of phyllosilicates (Vilas & Gaffey 1989, Science 246, 790)
-METAL_CANDIDATES = {"Xk", "Xc", "X"}  # where Tholen M-types fall in Bus-DeMeo (DeMeo et al. 2009 §5)
-RARE_SILICATES = {"V", "A", "R", "O", "Sa", "Sv"}
-H_FEATURE = 1  # index of the h (0.7 µm) feature in BatchResult.features
-
-
-def simple_value(batch: BatchResult, i: int) -> Valuation:
-    """Water (Ch, Cgh or a detected 0.7 µm band) 1.0; metal candidates (Xk, Xc, X) 0.8;
-    rare silicates (V, A, R, O, Sa, Sv) 0.4; carbonaceous and other 0.3; common silicates
-    (S, Q, L, K, …) 0.2; unclassified 0.05."""
-    c = int(batch.class_index[i])
-    if c < 0:
-        return Valuation(0.05, "unclassified")
-    cls = CLASS_NAMES[c]
-    h = batch.features[i, H_FEATURE, 3]
-    if cls in HYDRATED or (h == h and h > 0.5 and complex_of(cls) == "C"):
-        return Valuation(1.0, "water")
-    if cls in METAL_CANDIDATES:
-        return Valuation(0.8, "metal")
-    if cls in RARE_SILICATES:
-        return Valuation(0.4, "silicate")
-    if complex_of(cls) in ("S", "Q", "L", "K"):
-        return Valuation(0.2, "silicate")
-    return Valuation(0.3, "other")
-
-
-class SimpleValuer:
-    name = "simple"
-
-    def value_batch(self, wavelength_um, reflectance, error, batch: BatchResult) -> list[Valuation]:
-        return [simple_value(batch, i) for i in range(len(batch))]
-
-
-class ProspectValuer:
-    """The verdict of `firmware.prospect` (Band I from `firmware.bands`, no Monte Carlo):
-    value = its score (highest of the water and metal levels / 3); verdict = the resource
-    rated MODERATE or better (water first), else silicate for a HIGH silicate level."""
-
-    name = "prospect"
-
-    def value_batch(self, wavelength_um, reflectance, error, batch: BatchResult) -> list[Valuation]:
-        from firmware.bands import analyse_batch
-        from firmware.prospect import MODERATE, prospect_batch
-
-        levels, score = prospect_batch(batch, analyse_batch(wavelength_um, reflectance, error, n_mc=0))
-        out = []
-        for i, (lv, sc) in enumerate(zip(levels, score, strict=True)):
-            water, metal, silicate = (int(v) for v in lv)
-            if batch.class_index[i] < 0:
-                out.append(Valuation(0.05, "unclassified"))
-            elif max(water, metal) >= MODERATE:
-                out.append(Valuation(float(sc), "water" if water >= metal else "metal"))
-            else:
-                out.append(Valuation(max(float(sc), 0.1), "silicate" if silicate > MODERATE else "other"))
-        return out
-
-
-VALUERS = {"simple": SimpleValuer, "prospect": ProspectValuer}
 
 
 # -- product encoding -------------------------------------------------------------------------

@@ -10,7 +10,7 @@ detected, or never recovered from by the end, says so (`null`).
 
 from __future__ import annotations
 
-from firmware.fsw.computer import describe_event
+from firmware.fsw.event_text import describe_event
 from firmware.fsw.events import EVENTS
 from firmware.fsw.executive import ResetCause
 from firmware.fsw.fdir import Fault

@@ -162,7 +162,7 @@ def fsw_section(mission) -> dict:
         {"t_s": _s(e.t_ns), "from": e.values["from_mode"], "to": e.values["to_mode"], "reason": e.values["reason"]}
         for e in events if EVENTS[e.id].id.name == "MODE_CHANGED"
     ]  # fmt: skip
-    from firmware.fsw.computer import describe_event
+    from firmware.fsw.event_text import describe_event
 
     fdir = [{"t_s": _s(e.t_ns), "event": describe_event(e)} for e in events
             if EVENTS[e.id].id.name in ("FDIR_RESPONSE", "FDIR_RECOVERED", "SAFE_MODE_ENTERED",

@@ -23,7 +23,6 @@ step's own readings are taken at its end.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -33,10 +32,11 @@ import numpy as np
 from firmware.errors import AssayError
 from firmware.fsw import messages as msg
 from firmware.fsw.autonomy import ValueKind
-from firmware.fsw.events import EVENTS, Ev, EventRecord, Severity
+from firmware.fsw.event_text import QUIET_EVENTS, SEVERITY_TEXT, describe_event
+from firmware.fsw.events import Ev, EventRecord
 from firmware.fsw.executive import Config, Executive, ResetCause
 from firmware.fsw.housekeeping import NS_PER_S
-from firmware.fsw.modes import Mode, Reason
+from firmware.fsw.modes import Mode
 from firmware.fsw.params import Nvm, ParamStore
 from firmware.fsw.seam import LookRequest, OnboardInputs, OnboardOutputs, ResultRecord, StorageDelta
 from firmware.fsw.store import MassMemory
@@ -53,14 +53,6 @@ VERDICT_OF_KIND = {
     ValueKind.METAL: "metal",
     ValueKind.OTHER: "other",
 }
-SEVERITY_TEXT = {
-    Severity.INFO: "info",
-    Severity.LOW: "info",
-    Severity.MEDIUM: "warning",
-    Severity.HIGH: "error",
-}
-# per-observation science events go to the science tables, not the event stream of the run
-QUIET_EVENTS = {Ev.HIGH_VALUE_FIND, Ev.REOBS_REQUESTED, Ev.FIND_CONFIRMED, Ev.FIND_NOT_CONFIRMED}
 
 
 @dataclass(frozen=True)
@@ -393,27 +385,3 @@ class FswComputer:
     @property
     def mode(self) -> Mode:
         return self.exe.mode
-
-
-def describe_event(e: EventRecord) -> str:
-    """One line for an onboard event: its name and auxiliary fields, enums by name."""
-    parts = []
-    for name, value in e.values.items():
-        if name in ("from_mode", "to_mode") and value in Mode._value2member_map_:
-            value = Mode(value).name
-        elif name == "reason" and value in Reason._value2member_map_:
-            value = Reason(value).name
-        elif name == "fault":
-            from firmware.fsw.fdir import Fault
-
-            value = Fault(value).name if value in Fault._value2member_map_ else value
-        elif name == "action":
-            from firmware.fsw.fdir import Action
-
-            value = Action(value).name if value in Action._value2member_map_ else value
-        elif name == "reset_cause" and value in ResetCause._value2member_map_:
-            value = ResetCause(value).name
-        elif isinstance(value, float):
-            value = round(value, 4) if math.isfinite(value) else value
-        parts.append(f"{name}={value}")
-    return f"{EVENTS[e.id].id.name} " + " ".join(parts)
