@@ -143,15 +143,7 @@ class Dispatcher:
                     FailCode.NOT_ALLOWED_IN_MODE, f"{name} not allowed in mode {mode}"
                 )
             if binding.check:
-                try:
-                    binding.check(args, t_ns)
-                except CommandError:
-                    raise
-                except Exception as exc:  # a check bug: refuse to start, count it
-                    self.stats["internal_errors"] += 1
-                    raise CommandError(
-                        FailCode.EXECUTION_FAILED, f"internal: {type(exc).__name__}: {exc}"
-                    ) from exc
+                self._guarded(binding.check, args, t_ns)  # a check bug: refuse to start
         except CommandError as exc:
             self.stats["failed"] += 1
             self.history.append(Outcome(tc.request_id, name, "start_failed", exc.code, str(exc)))
@@ -161,15 +153,7 @@ class Dispatcher:
         if tc.ack_flags & ACK_START:
             self._report(tc.raw, Verif.START_OK, t_ns)
         try:
-            try:
-                binding.execute(args, tc, t_ns)
-            except CommandError:
-                raise
-            except Exception as exc:  # a handler bug: fail the command, keep flying, count it
-                self.stats["internal_errors"] += 1
-                raise CommandError(
-                    FailCode.EXECUTION_FAILED, f"internal: {type(exc).__name__}: {exc}"
-                ) from exc
+            self._guarded(binding.execute, args, tc, t_ns)  # a handler bug: fail, keep flying
         except CommandError as exc:
             self.stats["failed"] += 1
             self.history.append(Outcome(tc.request_id, name, "failed", exc.code, str(exc)))
@@ -180,6 +164,19 @@ class Dispatcher:
         if tc.ack_flags & ACK_COMPLETE:
             self._report(tc.raw, Verif.COMPLETE_OK, t_ns)
         return True
+
+    def _guarded(self, fn, *args) -> None:
+        """Call a command's check or handler; a bug in it (any exception but CommandError)
+        becomes EXECUTION_FAILED and is counted, so one bad handler never stops the flight."""
+        try:
+            fn(*args)
+        except CommandError:
+            raise
+        except Exception as exc:
+            self.stats["internal_errors"] += 1
+            raise CommandError(
+                FailCode.EXECUTION_FAILED, f"internal: {type(exc).__name__}: {exc}"
+            ) from exc
 
     def handle(self, raw: bytes, t_ns: int) -> bool:
         """The whole pipeline for one received TC."""
