@@ -244,3 +244,26 @@ def test_any_payload_for_any_command_is_handled_without_internal_errors(key, dat
     stats = exe.dispatcher.stats
     assert stats["accepted"] + stats["rejected"] == before + 1
     assert stats["internal_errors"] == 0, exe.dispatcher.history[-1]
+
+
+@pytest.mark.parametrize("where", ["check", "execute"])
+def test_a_bug_in_a_handler_fails_that_command_and_keeps_flying(where):
+    exe = boot()
+    d = exe.dispatcher
+
+    def buggy(*_args):
+        raise ZeroDivisionError("planted")
+
+    ok = d.bindings[(17, 1)]
+    if where == "check":
+        d.bind("PING", ok.execute, check=buggy)
+    else:
+        d.bind("PING", buggy)
+    reports = send(exe, tc(17, 1, seq=1))
+    fail = Verif.START_FAIL if where == "check" else Verif.COMPLETE_FAIL
+    assert [r[1] for r in reports if r[1] == fail] == [fail]
+    (row,) = [r for r in reports if r[1] == fail]
+    assert row[2] == FailCode.EXECUTION_FAILED and "ZeroDivisionError: planted" in row[3]
+    assert d.stats["internal_errors"] == 1 and d.stats["failed"] == 1
+    d.bind("PING", ok.execute)  # the next command still runs
+    assert Verif.COMPLETE_OK in [r[1] for r in send(exe, tc(17, 1, seq=2))]
