@@ -126,17 +126,22 @@ def nearest_cx(rn, cx):
 
 
 def band_i_gate(rn):
-    """True if the spectrum may carry a thermal tail: no silicate Band I deeper than the
-    host's MAX_BAND_I_DEPTH below the 0.75–1.50 µm continuum (exact integer comparison)."""
+    """True if the spectrum may carry a thermal tail: no silicate Band I, i.e. not both a
+    point deeper than the host's MAX_BAND_I_DEPTH below the 0.75–1.50 µm continuum (exact
+    integer comparison) and a point of the band below R(1.50 µm) (the band has a minimum)."""
     f0, c0, c1, b0, b1 = M.TH_INDEX
     p1, q1 = M.TH_GATE  # 1 − MAX_BAND_I_DEPTH = p1 / q1
     span = c1 - c0
+    deep = False
+    below = False
     for j in range(b0, b1 + 1):
         c = rn[c0] * span + (rn[c1] - rn[c0]) * (j - c0)  # continuum × span
         lhs = rn[j] * span * q1
         if (c > 0 and lhs <= p1 * c) or (c < 0 and lhs >= p1 * c) or (c == 0 and rn[j] < 0):
-            return False
-    return True
+            deep = True
+        if rn[j] < rn[c1]:
+            below = True
+    return not (deep and below)
 
 
 def thermal_tail(rn, th):

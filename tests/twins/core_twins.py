@@ -83,7 +83,7 @@ def measure_features(fine, grid_um, windows, centres, tols, min_depth=0.01, n_si
 
 
 def thermal_tail(r, grid):
-    """Thermal tail (firmware.kernels.thermal docstring): Band I gate; R = a + bλ + A·P_T(λ)
+    """Thermal tail (firmware.kernels.thermal docstring): Band I gate (depth and shoulder); R = a + bλ + A·P_T(λ)
     over 1.50–2.45 µm by np.linalg.lstsq for each T; detection rule; subtraction.
     Returns (r, excess, T)."""
     def at(um):
@@ -94,8 +94,8 @@ def thermal_tail(r, grid):
         return r, 0.0, np.nan
     band = slice(at(TH.BAND_I_UM[0]), at(TH.BAND_I_UM[1]) + 1)
     cont = np.interp(grid[band], [grid[c0], grid[c1]], [r[c0], r[c1]])
-    if np.max(1 - r[band] / cont) >= TH.MAX_BAND_I_DEPTH:
-        return r, 0.0, np.nan
+    if np.max(1 - r[band] / cont) >= TH.MAX_BAND_I_DEPTH and np.min(r[band]) < r[c1]:
+        return r, 0.0, np.nan  # a Band I: deep, and the reflectance recovers by 1.5 µm
     c2_um_k, t_sun = 14387.768775, 5772.0  # CODATA 2018 hc/k; IAU 2015 B3
 
     def shape(t):

@@ -80,7 +80,8 @@ class NumpyBusDeMeo:
         fit, shapes, designs, band, c0, c1 = self.thermal
         t = (grid[band] - grid[c0]) / (grid[c1] - grid[c0])
         cont = r[:, [c0]] + (r[:, [c1]] - r[:, [c0]]) * t
-        gate = np.max(1 - r[:, band] / cont, axis=1) < TH.MAX_BAND_I_DEPTH
+        deep = np.max(1 - r[:, band] / cont, axis=1) >= TH.MAX_BAND_I_DEPTH
+        gate = ~(deep & (np.min(r[:, band], axis=1) < r[:, c1]))  # no Band I with a minimum
         y = r[:, fit]
         ss, amp, var_a = [], [], []
         for d in designs:
