@@ -183,6 +183,40 @@ def test_noise_alone_and_silicates_rarely_trigger_a_removal():
     assert set(found) <= {"L"}, found  # L-types: a 2 µm spinel band and the rise after it
 
 
+def test_twins_and_kernels_agree_on_the_synthetic_set():
+    """thermal_tail_one, thermal_block (via classify_grid's block path), the plain numpy twin
+    (core_twins.thermal_tail) and the whole-array twin agree on every tailed, noisy and
+    NaN-holed spectrum, including the blue B-types the shoulder condition lets through."""
+    from tests.twins.core_twins import thermal_tail
+    from tests.twins.numpy_pipeline import NumpyBusDeMeo
+
+    rows, x, flags = real_set()
+    rng = np.random.default_rng(SEED + 1)
+    tails = [tail_reflectance(DEMEO_GRID_UM, rng.uniform(1.0, 1.3), rng.uniform(0.03, 0.3))[0]
+             for _ in range(len(rows))]  # fmt: skip
+    y = x + np.array(tails) + rng.standard_normal(x.shape) * 0.005
+    phaethon = r41("demeo2009/a003200.sp34.txt") + tail_reflectance(DEMEO_GRID_UM, 1.1, 0.044)[0]
+    y = np.vstack([y, phaethon])  # passes the gate only through the shoulder condition
+    flags = np.vstack([flags, flags[[i for i, r in enumerate(rows) if "a003200" in r["file"]]]])
+    y /= y[:, [2]]
+    holed = y[:8].copy()
+    holed[np.arange(8), 20 + np.arange(8) * 2] = np.nan  # a hole anywhere past 0.75 µm: no test
+    model = thermal_model(DEMEO_GRID_UM)
+    kernel = [thermal_tail_one(r.copy(), DEMEO_GRID_UM, *model) for r in np.vstack([y, holed])]
+    twin = [thermal_tail(r.copy(), DEMEO_GRID_UM) for r in np.vstack([y, holed])]
+    k_ex = np.array([k[0] for k in kernel])
+    np.testing.assert_allclose(k_ex, [t[1] for t in twin], atol=1e-9)
+    np.testing.assert_array_equal(np.isnan([k[1] for k in kernel]), np.isnan([t[2] for t in twin]))
+    assert np.all(k_ex[len(y):] == 0.0) and (k_ex[: len(y)] > 0).sum() >= 40  # measured 45
+    assert k_ex[len(y) - 1] > 0.3
+    block = busdemeo.classify_grid(y, flags).thermal[:, 0]
+    np.testing.assert_allclose(block, k_ex[: len(y)], atol=1e-9)
+    whole = NumpyBusDeMeo(DEMEO_GRID_UM).remove_thermal_tail(y)
+    np.testing.assert_allclose(y - whole, np.outer(k_ex[: len(y)] > 0, np.ones(41)) * (y - whole),
+                               atol=0)  # fmt: skip
+    np.testing.assert_allclose((y - whole)[:, -1], k_ex[: len(y)], atol=1e-9)
+
+
 def report() -> str:
     """The table of the report: per class, detection and class kept."""
     s, sil, cx = _groups()
