@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from firmware import busdemeo
+from firmware.batch_input import validate_batch
 from firmware.kernels import demeo, features, resample
 from firmware.kernels.thermal import thermal_model
 from firmware.taxonomy import DEMEO_GRID_UM
@@ -225,7 +226,7 @@ def _per_spectrum(axis, x, error=None):
     """The fused kernel with the block path switched off: every row per spectrum."""
     import dataclasses
 
-    wl, refl, err = busdemeo._validate(axis, x, error)
+    wl, refl, err = validate_batch(axis, x, error)
     model, tmpl_sr, inv_var = busdemeo._kernel_constants()
     plan = dataclasses.replace(busdemeo.axis_plan(wl), block_ok=False)
     has_err = err is not None
