@@ -369,11 +369,13 @@ def tie_points_idx(r, tie_j, ties):
     for w in range(tie_j.shape[0]):
         best = -np.inf
         idx = -1
-        for j in range(tie_j[w, 0], tie_j[w, 1] + 1):
-            v = r[j]
+        j0 = tie_j[w, 0]
+        seg = r[j0 : tie_j[w, 1] + 1]  # zero-based view: no negative-index wraparound
+        for k in range(seg.shape[0]):
+            v = seg[k]
             better = v > best  # a select, not a branch: rising noisy data mispredicts
             best = v if better else best
-            idx = j if better else idx
+            idx = j0 + k if better else idx
         ties[w] = idx
 
 

@@ -193,7 +193,9 @@ def resample_planned_one(row, idx, t, out):
             continue
         lo = idx[0, k]
         hi = idx[1, k]
-        if hi > lo:
+        if hi == lo + 1:  # one sample in the bin: x / 1 = x, skip the division (same value)
+            out[k] = row[lo]
+        elif hi > lo:
             acc = 0.0
             for j in range(lo, hi):
                 acc += row[j]
