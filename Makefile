@@ -8,7 +8,7 @@ CI_BENCH_ENV := ASSAY_BENCH_SIZES=1000 ASSAY_BENCH_CUBE=32
 # `make bench` sizes (the README table: up to 10^6 spectra, ~25 min on 2 cores).
 ASSAY_BENCH_SIZES ?= 1000,10000,100000,1000000
 
-.PHONY: install run test lint bench hil hil-bench pil clean
+.PHONY: install run test lint bench hil hil-bench pil clean clean-jit
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -49,5 +49,10 @@ pil: $(STAMP)
 hil-bench: $(STAMP)
 	$(BIN)/assay hil bench --port 'vboard:?baud=115200' --frame-bytes 4000
 
-clean:
+# numba re-compiles a cached kernel only when its own file changes, not when a kernel it
+# calls does: after editing a kernel that others call, drop the on-disk cache.
+clean-jit:
+	find firmware -name '*.nb[ic]' -delete
+
+clean: clean-jit
 	rm -rf $(VENV) runs .pytest_cache .benchmarks
