@@ -13,7 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from firmware._jit import njit_parallel, njit_serial, prange
-from firmware.kernels.bands import N_OUT, bands_of_block, bands_one, der_snr_noise
+from firmware.kernels.bands import N_OUT, bands_of_block, bands_one
+from firmware.kernels.noise import der_snr_noise
 from firmware.kernels.pipeline import _load_column, taps_block
 from firmware.kernels.resample import _resample_binned_one, resample_planned_one
 

@@ -28,8 +28,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from firmware._jit import njit_serial
 from firmware.kernels._leaf import njit_leaf
+from firmware.kernels.polymin import cubic_min_s, newton_polish, poly_eval
 
 # The band grid: 0.01 µm steps, samples averaged within ±0.005 µm (finer than any band
 # parameter we report: Band I of the H/L/LL chondrites differ by 0.01–0.05 µm, and the
@@ -107,60 +107,8 @@ def band_indices():
 
 
 @njit_leaf
-def _poly(c, t):
-    acc = 0.0
-    for k in range(c.shape[0] - 1, -1, -1):
-        acc = acc * t + c[k]
-    return acc
-
-
-@njit_leaf
-def _cubic_at(c0, c1, c2, c3, t):
-    """c0 + c1 t + c2 t² + c3 t³ by Horner (scalars: no array passed, no reference count)."""
-    return ((c3 * t + c2) * t + c1) * t + c0
-
-
-@njit_leaf
-def _cubic_min_s(c0, c1, c2, c3):
-    """Minimum over [−1, 1] of c0 + c1 t + c2 t² + c3 t³: the edges and the interior root of
-    p′ = c1 + 2 c2 t + 3 c3 t² where p″ > 0 (the local minimum), whichever is lowest."""
-    best = _cubic_at(c0, c1, c2, c3, -1.0)
-    tbest = -1.0
-    v = _cubic_at(c0, c1, c2, c3, 1.0)
-    if v < best:
-        best = v
-        tbest = 1.0
-    a = 3.0 * c3
-    b = 2.0 * c2
-    if a == 0.0:
-        if b > 0.0:  # a parabola opening upwards
-            t = -c1 / b
-            if -1.0 < t < 1.0:
-                v = _cubic_at(c0, c1, c2, c3, t)
-                if v < best:
-                    best = v
-                    tbest = t
-        return tbest, best
-    disc = b * b - 4.0 * a * c1
-    if disc <= 0.0:
-        return tbest, best  # monotonic: the minimum is on an edge
-    # the root with p″ = b + 2 a t > 0 is t = (−b + √disc) / (2a); written stably
-    sq = np.sqrt(disc)
-    q = -0.5 * (b - sq) if b < 0.0 else -0.5 * (b + sq)
-    t1 = q / a
-    t2 = c1 / q if q != 0.0 else t1
-    t = t1 if b + 2.0 * a * t1 > 0.0 else t2
-    if -1.0 < t < 1.0:
-        v = _cubic_at(c0, c1, c2, c3, t)
-        if v < best:
-            best = v
-            tbest = t
-    return tbest, best
-
-
-@njit_leaf
 def _cubic_min(c):
-    return _cubic_min_s(c[0], c[1], c[2], c[3])
+    return cubic_min_s(c[0], c[1], c[2], c[3])
 
 
 @njit_leaf
@@ -178,29 +126,13 @@ def poly_min(c):
     tbest = 0.0
     for k in range(1, N_COARSE - 1):
         t = -1.0 + k * step
-        v = _poly(c, t)
+        v = poly_eval(c, t)
         if v < best:
             best = v
             tbest = t
-    lo = tbest - step
-    hi = tbest + step
-    t = tbest
-    for _ in range(NEWTON_STEPS):
-        d1 = 0.0
-        d2 = 0.0
-        for k in range(c.shape[0] - 1, 0, -1):
-            d1 = d1 * t + k * c[k]
-        for k in range(c.shape[0] - 1, 1, -1):
-            d2 = d2 * t + k * (k - 1) * c[k]
-        if d2 <= 0.0:
-            break
-        t = min(hi, max(lo, t - d1 / d2))
-        v = _poly(c, t)
-        if v < best:
-            best = v
-            tbest = t
+    tbest, best = newton_polish(c, tbest, best, step, NEWTON_STEPS)
     for t in (-1.0, 1.0):
-        v = _poly(c, t)
+        v = poly_eval(c, t)
         if v < best:
             best = v
             tbest = t
@@ -233,7 +165,7 @@ def _fit_min(cr, centre_j, first, last, pinv, coef):
             for j in range(w):
                 if np.isnan(cr[s + j]):
                     return -1, -1, 0.0, 0.0
-        t, val = _cubic_min_s(a0, a1, a2, a3)
+        t, val = cubic_min_s(a0, a1, a2, a3)
         return s, s + m, t, val
     for j in range(w):
         if np.isnan(cr[s + j]):
@@ -470,21 +402,3 @@ def bands_of_block(b_t, ns, rows, grid, tie_j, search_j, search_lo, search_hi, p
         i = rows[s]
         bands_with_ties(grid, r, ties, search_j, search_lo, search_hi, pinv1, pinv2, cr, coef,
                         out[i], status[i])  # fmt: skip
-
-
-@njit_serial
-def der_snr_noise(row, scratch):
-    """Noise σ of a spectrum without an error column: DER_SNR (Stoehr et al. 2008, ASP Conf.
-    Ser. 394, 505), σ = 1.482602/√6 · median|2fᵢ − fᵢ₋₂ − fᵢ₊₂| over the valid samples in
-    order. NaN when fewer than 5 valid samples. `scratch` (≥ 2·len(row)) avoids allocation."""
-    m = 0
-    for j in range(row.shape[0]):
-        if not np.isnan(row[j]):
-            scratch[m] = row[j]
-            m += 1
-    if m < 5:
-        return np.nan
-    d = scratch[m : 2 * m - 4]
-    for j in range(2, m - 2):
-        d[j - 2] = abs(2.0 * scratch[j] - scratch[j - 2] - scratch[j + 2])
-    return 1.482602 / np.sqrt(6.0) * np.median(d)

@@ -26,6 +26,7 @@ import numpy as np
 
 from firmware._jit import njit_parallel, prange
 from firmware.kernels._leaf import njit_leaf
+from firmware.kernels.polymin import newton_polish, poly_eval
 
 FEATURE_NAMES = ("e", "h", "k")
 # Windows and centre tolerances. e and k: classy `features/__init__.py` (Mahlke et al. 2022),
@@ -81,15 +82,6 @@ def feature_model():
 
 
 @njit_leaf
-def _poly(c, t):
-    """Horner evaluation of the polynomial with increasing-order coefficients c at t."""
-    acc = 0.0
-    for m in range(c.shape[0] - 1, -1, -1):
-        acc = acc * t + c[m]
-    return acc
-
-
-@njit_leaf
 def _poly_min(c):
     """(t, value) of the minimum of the polynomial over t in [−1, 1]: a coarse scan, then
     Newton steps on p′ = 0 kept inside ±1 coarse step and accepted only when p decreases.
@@ -99,30 +91,13 @@ def _poly_min(c):
     tbest = -1.0
     for k in range(N_COARSE):
         t = -1.0 + k * step
-        v = _poly(c, t)
+        v = poly_eval(c, t)
         if v < best:
             best = v
             tbest = t
     if tbest <= -1.0 or tbest >= 1.0:
         return tbest, best
-    lo = tbest - step
-    hi = tbest + step
-    t = tbest
-    for _ in range(NEWTON_STEPS):
-        d1 = 0.0
-        d2 = 0.0
-        for m in range(c.shape[0] - 1, 0, -1):  # p′ and p″ by Horner
-            d1 = d1 * t + m * c[m]
-        for m in range(c.shape[0] - 1, 1, -1):
-            d2 = d2 * t + m * (m - 1) * c[m]
-        if d2 <= 0.0:
-            break
-        t = min(hi, max(lo, t - d1 / d2))
-        v = _poly(c, t)
-        if v < best:
-            best = v
-            tbest = t
-    return tbest, best
+    return newton_polish(c, tbest, best, step, NEWTON_STEPS)
 
 
 @njit_leaf
