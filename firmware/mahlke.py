@@ -22,7 +22,7 @@ import numba
 import numpy as np
 
 from firmware.batch_input import validate_batch
-from firmware.busdemeo import Feature
+from firmware.busdemeo_result import Feature
 from firmware.errors import InputError
 from firmware.kernels import mixnorm as MX
 from firmware.kernels.features import (
