@@ -184,18 +184,19 @@ def bus_demeo_pipeline(
     nf = f_starts.shape[0]
     ntm = tmpl_mean.shape[0]
     npc = eig.shape[0]
-    cls = np.full(n, INDETERMINATE, np.int64)
-    wflag = np.zeros(n, np.bool_)
-    slope = np.full(n, np.nan)
-    pc = np.full((n, npc), np.nan)
-    chi2 = np.full((n, ntm), np.nan, dtype=np.float32)
+    # outputs are initialised chunk by chunk inside the parallel loop: first touch of their
+    # pages (page faults, zeroing) then runs on every thread instead of serially here
+    cls = np.empty(n, np.int64)
+    wflag = np.empty(n, np.bool_)
+    slope = np.empty(n)
+    pc = np.empty((n, npc))
+    chi2 = np.empty((n, ntm), dtype=np.float32)
     feats = np.empty((n, nf, 4))
-    status = np.zeros(n, np.int64)
-    edge = np.zeros(n, np.bool_)
-    indet = np.zeros(n, np.bool_)
+    status = np.empty(n, np.int64)
+    edge = np.empty(n, np.bool_)
+    indet = np.empty(n, np.bool_)
     cov = np.empty((n, 2))
-    thermal = np.zeros((n, 2))
-    thermal[:, 1] = np.nan
+    thermal = np.empty((n, 2))
     nbo = n if with_bands else 0
     b_out = np.empty((nbo, N_OUT))
     b_status = np.empty((nbo, 2), np.int64)
@@ -240,6 +241,19 @@ def bus_demeo_pipeline(
         ties_t = np.empty((3, BLOCK), np.int64)
         i = ch * chunk
         end = min(n, (ch + 1) * chunk)
+        for r in range(i, end):
+            cls[r] = INDETERMINATE
+            wflag[r] = False
+            slope[r] = np.nan
+            for k in range(npc):
+                pc[r, k] = np.nan
+            for k in range(ntm):
+                chi2[r, k] = np.nan
+            status[r] = 0
+            edge[r] = False
+            indet[r] = False
+            thermal[r, 0] = 0.0
+            thermal[r, 1] = np.nan
         while i < end:
             ns = 0
             while i < end and ns < BLOCK:
