@@ -21,8 +21,12 @@ _COMMON = dict(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc",
 njit_serial = numba.njit(**_COMMON)
 njit_parallel = numba.njit(parallel=True, **_COMMON)
 # Per-spectrum helpers that never allocate an array: compiled without the numba runtime's
-# reference counting (the atomic incref/decref of every array argument was 25 % of the band
-# analysis under perf, numba 0.68). Such a function must not create, return or keep an array.
+# reference counting (`_nrt=False`). numba increments and decrements (atomically) the
+# reference count of every array a compiled function receives, on entry and on exit, unless
+# the call is inlined; the band and tree helpers are called several times per spectrum with
+# 5–10 arrays each, and those atomics were 25 % of the band analysis under perf (numba 0.68).
+# Such a function must not create, return or keep an array (`np.empty`, `np.median`, ... do
+# not compile there); views and slices are fine.
 njit_leaf = numba.njit(_nrt=False, **_COMMON)
 prange = numba.prange
 

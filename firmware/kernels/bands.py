@@ -28,7 +28,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from firmware.kernels._leaf import njit_leaf
+from firmware._jit import njit_leaf
 from firmware.kernels.polymin import cubic_min_s, newton_polish, poly_eval
 
 # The band grid: 0.01 µm steps, samples averaged within ±0.005 µm (finer than any band

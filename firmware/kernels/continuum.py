@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from firmware._jit import njit_parallel, prange
-from firmware.kernels._leaf import njit_leaf
+from firmware._jit import njit_leaf, njit_parallel, prange
 
 
 @njit_leaf

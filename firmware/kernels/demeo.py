@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from firmware._jit import njit_parallel, prange
-from firmware.kernels._leaf import njit_leaf
+from firmware._jit import njit_leaf, njit_parallel, prange
 from firmware.kernels.thermal import thermal_tail_one
 
 # Class indices (order of firmware.taxonomy.CLASS_NAMES).

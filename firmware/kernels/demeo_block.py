@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from firmware.kernels._leaf import njit_leaf
+from firmware._jit import njit_leaf
 from firmware.kernels.demeo import CX_CLASSES, FE, FH, FK, I055, INDETERMINATE, _tree
 from firmware.kernels.thermal import BLOCK_SCRATCH_ROWS as TH_ROWS
 from firmware.kernels.thermal import thermal_block

@@ -24,8 +24,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from firmware._jit import njit_parallel, prange
-from firmware.kernels._leaf import njit_leaf
+from firmware._jit import njit_leaf, njit_parallel, prange
 from firmware.kernels.polymin import newton_polish, poly_eval
 
 FEATURE_NAMES = ("e", "h", "k")

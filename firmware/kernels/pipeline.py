@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from firmware._jit import njit_parallel, prange
-from firmware.kernels._leaf import njit_leaf
+from firmware._jit import njit_leaf, njit_parallel, prange
 from firmware.kernels.bands import N_OUT, bands_of_block, bands_one
 from firmware.kernels.demeo import FK, GAP, INDETERMINATE, OK, TOO_FEW, classify_one
 from firmware.kernels.demeo_block import BLOCK_SCRATCH_ROWS, grid_block

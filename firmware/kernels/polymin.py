@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from firmware.kernels._leaf import njit_leaf
+from firmware._jit import njit_leaf
 
 
 @njit_leaf

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from firmware._jit import njit_parallel, njit_serial, prange
-from firmware.kernels._leaf import njit_leaf
+from firmware._jit import njit_leaf, njit_parallel, njit_serial, prange
 
 
 @njit_leaf

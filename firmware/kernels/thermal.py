@@ -48,7 +48,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from firmware.kernels._leaf import njit_leaf
+from firmware._jit import njit_leaf
 
 C2_UM_K = 14387.768775  # second radiation constant hc/k in µm·K (CODATA 2018)
 T_SUN_K = 5772.0  # nominal solar effective temperature (IAU 2015 Resolution B3)
