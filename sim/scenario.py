@@ -224,15 +224,16 @@ def _computer_checks(c: dict) -> None:
             close = difflib.get_close_matches(name, known, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise SchemaError(f"{where}.command", f"unknown command {name!r}{hint}; known: {', '.join(known)}")
-        if name == "PARAM_SET":
+        if name == "PARAM_SET":  # its args are parameter name = value
             bad = sorted(set(cmd["args"]) - set(BY_NAME))
             if bad:
                 raise SchemaError(f"{where}.args", f"unknown parameters {bad}")
-        if spec is not None and spec.variable and not cmd["data_hex"] and name != "PARAM_SET":
-            raise SchemaError(f"{where}.data_hex", f"{name} has a variable layout ({spec.variable}): give data_hex")
-        wanted = [a.name for a in (func or spec).args]
-        if name != "PARAM_SET" and not cmd["data_hex"] and sorted(cmd["args"]) != sorted(wanted):
-            raise SchemaError(f"{where}.args", f"{name} takes {wanted or 'no arguments'}, got {sorted(cmd['args'])}")
+        elif not cmd["data_hex"]:
+            if spec is not None and spec.variable:
+                raise SchemaError(f"{where}.data_hex", f"{name} has a variable layout ({spec.variable}): give data_hex")
+            wanted = [a.name for a in (func or spec).args]
+            if sorted(cmd["args"]) != sorted(wanted):
+                raise SchemaError(f"{where}.args", f"{name} takes {wanted or 'no arguments'}, got {sorted(cmd['args'])}")
         if not cmd["data_hex"]:
             from sim.gse.ops import check_encodable
 
