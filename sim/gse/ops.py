@@ -56,7 +56,7 @@ def check_encodable(name: str, args: dict) -> None:
             if isinstance(v, str) or (p.code in "BHI" and float(v) != int(v)):
                 raise ValueError(f"PARAM_SET: {key} = {v!r} is not a value of type {p.code}")
             try:
-                struct.pack("!" + p.code, int(v) if p.code in "BHI" else float(v))
+                pack_values([(p.id, float(v))])  # the encoding `command_bytes` will send
             except (struct.error, OverflowError) as exc:
                 raise ValueError(f"PARAM_SET: {key} = {v!r} cannot be encoded: {exc}") from None
         return
