@@ -29,7 +29,7 @@ from functools import lru_cache
 import numpy as np
 
 from firmware._jit import njit_leaf
-from firmware.kernels.polymin import cubic_min_s, newton_polish, poly_eval
+from firmware.kernels.polymin import coarse_min, cubic_min_s, newton_polish, poly_eval
 
 # The band grid: 0.01 µm steps, samples averaged within ±0.005 µm (finer than any band
 # parameter we report: Band I of the H/L/LL chondrites differ by 0.01–0.05 µm, and the
@@ -122,14 +122,7 @@ def poly_min(c):
     if c.shape[0] == 4:
         return _cubic_min(c)
     step = 2.0 / (N_COARSE - 1)
-    best = np.inf
-    tbest = 0.0
-    for k in range(1, N_COARSE - 1):
-        t = -1.0 + k * step
-        v = poly_eval(c, t)
-        if v < best:
-            best = v
-            tbest = t
+    tbest, best = coarse_min(c, 1, N_COARSE - 2, step, 0.0)  # interior points only
     tbest, best = newton_polish(c, tbest, best, step, NEWTON_STEPS)
     for t in (-1.0, 1.0):
         v = poly_eval(c, t)

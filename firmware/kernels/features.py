@@ -25,7 +25,7 @@ from functools import lru_cache
 import numpy as np
 
 from firmware._jit import njit_leaf, njit_parallel, prange
-from firmware.kernels.polymin import newton_polish, poly_eval
+from firmware.kernels.polymin import coarse_min, newton_polish
 
 FEATURE_NAMES = ("e", "h", "k")
 # Windows and centre tolerances. e and k: classy `features/__init__.py` (Mahlke et al. 2022),
@@ -86,14 +86,7 @@ def _poly_min(c):
     Newton steps on p′ = 0 kept inside ±1 coarse step and accepted only when p decreases.
     An edge minimum stays exactly at −1 or +1."""
     step = 2.0 / (N_COARSE - 1)
-    best = np.inf
-    tbest = -1.0
-    for k in range(N_COARSE):
-        t = -1.0 + k * step
-        v = poly_eval(c, t)
-        if v < best:
-            best = v
-            tbest = t
+    tbest, best = coarse_min(c, 0, N_COARSE - 1, step, -1.0)
     if tbest <= -1.0 or tbest >= 1.0:
         return tbest, best
     return newton_polish(c, tbest, best, step, NEWTON_STEPS)

@@ -25,6 +25,21 @@ def poly_eval(c, t):
 
 
 @njit_leaf
+def coarse_min(c, k_first, k_last, step, t_start):
+    """Lowest of p(−1 + k·step) for k_first ≤ k ≤ k_last: (t, p(t)); (t_start, inf) when
+    no value is finite and below inf."""
+    best = np.inf
+    tbest = t_start
+    for k in range(k_first, k_last + 1):
+        t = -1.0 + k * step
+        v = poly_eval(c, t)
+        if v < best:
+            best = v
+            tbest = t
+    return tbest, best
+
+
+@njit_leaf
 def newton_polish(c, tbest, best, step, n_steps):
     """Refine a coarse minimum (tbest, best) by Newton steps on p′ = 0 (p′, p″ by Horner),
     each clamped to tbest ± step; a step is kept only where p is lower. Stops where p″ ≤ 0."""
