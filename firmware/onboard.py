@@ -43,6 +43,7 @@ from firmware.fsw.seam import (  # the seam types, shared with the flight execut
     OnboardOutputs,
     ResultRecord,
     StorageDelta,
+    classify_frames,
 )
 from firmware.taxonomy import CLASS_NAMES, complex_of
 from firmware.valuation import (  # the value rules, re-exported for the loop's users
@@ -223,9 +224,8 @@ class OnboardLoop:
         frames, self.queue = self.queue, []
         refl = np.stack([np.asarray(f.reflectance) for f in frames])
         err = np.stack([np.asarray(f.error) for f in frames])
-        want_ids = getattr(self.classifier, "wants_obs_ids", False)
-        ids = {"obs_ids": [f.obs_id for f in frames]} if want_ids else {}
-        batch = self.classifier.classify(self.cfg.wavelength_um, refl, err, **ids)
+        ids = [f.obs_id for f in frames]
+        batch = classify_frames(self.classifier, self.cfg.wavelength_um, refl, err, ids)
         values = self.valuer.value_batch(self.cfg.wavelength_um, refl, err, batch)
         for i, (f, val) in enumerate(zip(frames, values, strict=True)):
             c = int(batch.class_index[i])

@@ -38,7 +38,14 @@ from firmware.fsw.executive import Config, Executive, ResetCause
 from firmware.fsw.housekeeping import NS_PER_S
 from firmware.fsw.modes import Mode
 from firmware.fsw.params import Nvm, ParamStore
-from firmware.fsw.seam import LookRequest, OnboardInputs, OnboardOutputs, ResultRecord, StorageDelta
+from firmware.fsw.seam import (
+    LookRequest,
+    OnboardInputs,
+    OnboardOutputs,
+    ResultRecord,
+    StorageDelta,
+    classify_frames,
+)
 from firmware.fsw.store import MassMemory
 from firmware.taxonomy import complex_of
 
@@ -77,17 +84,15 @@ class ClassifierNoAnswer(AssayError):
 
 def classify_with(classifier, wavelength_um):
     """The executive's `classify(obs)` on a seam classifier (`classify(wl, (N, B), err)`):
-    a batch of one, so a board over serial plugs in the same way as the host core. A
-    classifier with `wants_obs_ids` also gets `obs_ids=`; a batch with `failed(i)` may say it
+    a batch of one, so a board over serial plugs in the same way as the host core (through
+    `seam.classify_frames`, as the simple loop); a batch with `failed(i)` may say it
     has no answer, which is raised as `ClassifierNoAnswer` — the executive's classifier-failure
     path (CLASSIFY_FAILED event, observation unclassified), never a guess."""
-    ids = bool(getattr(classifier, "wants_obs_ids", False))
 
     def classify(obs):
         refl = np.asarray(obs.reflectance)[None, :]
         err = None if obs.error is None else np.asarray(obs.error)[None, :]
-        extra = {"obs_ids": (obs.obs_id,)} if ids else {}
-        batch = classifier.classify(wavelength_um, refl, err, **extra)
+        batch = classify_frames(classifier, wavelength_um, refl, err, (obs.obs_id,))
         why = batch.failed(0) if hasattr(batch, "failed") else ""
         if why:
             raise ClassifierNoAnswer(f"obs {obs.obs_id}: {why}")

@@ -6,7 +6,8 @@ Any onboard software — the simple loop of `firmware.onboard` or the flight exe
 step (frames, battery, navigation, the link, received telecommands, a processor hang) and
 carries out the `OnboardOutputs` (mode, instrument commands, re-observation requests,
 products or packets for the radio, the mass-memory byte ledger). Fields the simple loop
-does not use have defaults, so both speak the same types.
+does not use have defaults, so both speak the same types. Both call their classifier backend
+through `classify_frames`.
 """
 
 from __future__ import annotations
@@ -98,3 +99,12 @@ class OnboardOutputs:
             sum(p.n_bytes for p in self.written), sum(p.n_bytes for p in self.deleted),
             sum(p.n_bytes for p in self.refused), sum(p.n_bytes for p in self.sent),
         )  # fmt: skip
+
+
+def classify_frames(classifier, wavelength_um, reflectance, error, obs_ids):
+    """`classifier.classify(wavelength_um, reflectance (N, B), error)`, with `obs_ids=` (one
+    per row) for a classifier that sets `wants_obs_ids` (a board keeping a per-spectrum table,
+    `hil.pil.BoardInTheLoop`); the host core takes the spectra alone."""
+    if getattr(classifier, "wants_obs_ids", False):
+        return classifier.classify(wavelength_um, reflectance, error, obs_ids=obs_ids)
+    return classifier.classify(wavelength_um, reflectance, error)
