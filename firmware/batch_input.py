@@ -15,7 +15,7 @@ import numpy as np
 
 from firmware.errors import InputError
 
-NM_THRESHOLD = 100.0  # a wavelength axis whose maximum exceeds this is in nm, not µm
+NM_THRESHOLD = 100.0  # a max wavelength above this is nm (no asteroid spectrum reaches 100 µm)
 
 
 def validate_batch(wavelength_um, reflectance, error=None):
@@ -28,22 +28,27 @@ def validate_batch(wavelength_um, reflectance, error=None):
     if refl.ndim != 2 or wl.ndim != 1 or refl.shape[1] != wl.shape[0]:
         raise InputError(
             f"reflectance must be (N spectra, B bands) and wavelength_um (B,); "
-            f"got {refl.shape} and {wl.shape}"
+            f"got {refl.shape} and {wl.shape} (one spectrum: reflectance[None, :])"
         )
     if not np.issubdtype(refl.dtype, np.floating):
         refl = refl.astype(np.float64)
     if not np.issubdtype(wl.dtype, np.number):
-        raise InputError(f"wavelength_um must be numbers, got dtype {wl.dtype}")
+        raise InputError(f"wavelength_um must be numbers (µm), got dtype {wl.dtype}: convert it first")
     wl = wl.astype(np.float64)
     if not np.all(np.isfinite(wl)):
-        raise InputError("wavelength_um holds NaN or inf: every band needs a wavelength")
+        raise InputError(
+            "wavelength_um holds NaN or inf: every band needs a wavelength; drop those columns"
+        )
     if wl.size and np.max(wl) > NM_THRESHOLD:
-        raise InputError(f"wavelength_um max is {np.max(wl):g}: looks like nm; pass µm")
+        raise InputError(
+            f"wavelength_um max is {np.max(wl):g}: looks like nm; pass µm (divide by 1000)"
+        )
     if error is not None:
         error = np.asarray(error, dtype=np.float64)
         if error.shape != refl.shape:
             raise InputError(
-                f"error must have the reflectance's shape {refl.shape}, got {error.shape}"
+                f"error must have the reflectance's shape {refl.shape}, got {error.shape}: "
+                "one 1σ per reflectance value, or error=None"
             )
     if np.any(np.diff(wl) <= 0):
         order = np.argsort(wl, kind="stable")

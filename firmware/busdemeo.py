@@ -30,6 +30,7 @@ from firmware.busdemeo_result import (  # re-exported: the result types and cove
     BatchResult,
     BusDeMeoResult,
     Feature,
+    reason_text,
 )
 from firmware.errors import InputError
 from firmware.kernels import demeo as K
@@ -279,7 +280,8 @@ def classify(wavelength_um, reflectance, error=None, source: str = "") -> BusDeM
         )
     err = None if error is None else np.asarray(error, dtype=np.float64)[None, :]
     if wl.size < 2:
-        return BusDeMeoResult(source, None, None, None, None, reason=f"fewer than {MIN_POINTS} valid samples")
+        reason = reason_text(K.TOO_FEW, np.nan, np.nan)
+        return BusDeMeoResult(source, None, None, None, None, reason=reason)
     return classify_batch(wl, refl[None, :], err).result(0, source)
 
 

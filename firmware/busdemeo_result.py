@@ -97,7 +97,7 @@ class BatchResult:
     pc: np.ndarray  # (N, 5) PC1′..PC5′
     chi2: np.ndarray  # (N, 25) reduced χ² against the class templates
     features: np.ndarray  # (N, 3, 4) e/h/k: depth, centre µm, σ_depth, detected (NaN = n/a)
-    status: np.ndarray  # (N,) int64: 0 ok, else a reason code (see REASONS)
+    status: np.ndarray  # (N,) int64: 0 ok, else a code of firmware.kernels.demeo (text: reason_text)
     tree_indeterminate: np.ndarray  # (N,) bool: class taken from the nearest C/X template
     edge_filled: np.ndarray  # (N,) bool: a grid end was held at the edge value
     first_um: np.ndarray  # (N,)
@@ -177,9 +177,18 @@ def reason_text(status: int, first_um: float, last_um: float) -> str:
             f"{first_um:.3f}–{last_um:.3f} µm (try --taxonomy mahlke for partial spectra)"
         )
     if status == K.BAD_NORMALISATION:
-        return "reflectance at 0.55 µm is not positive: cannot normalise"
+        return (
+            "reflectance at 0.55 µm is not positive: cannot normalise (check the file's "
+            "reflectance column and its missing-value marker)"
+        )
     if status == K.GAP:
-        return f"a gap wider than {MAX_GAP_UM} µm between valid samples inside {lo:.2f}–{hi:.2f} µm"
+        return (
+            f"a gap wider than {MAX_GAP_UM} µm between valid samples inside {lo:.2f}–{hi:.2f} µm "
+            "(try --taxonomy mahlke, which marginalises missing bins)"
+        )
     if status == K.TOO_FEW:
-        return f"fewer than {MIN_POINTS} valid samples"
+        return (
+            f"fewer than {MIN_POINTS} valid samples in {lo:.2f}–{hi:.2f} µm "
+            "(try --taxonomy mahlke for sparse spectra)"
+        )
     return f"not classified (status {status})"

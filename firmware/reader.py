@@ -24,12 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
+from firmware.batch_input import NM_THRESHOLD
 from firmware.errors import SpectrumReadError
 
 _NEWLINES = re.compile(r"\r\n|\r|\n")
 _WAVE_NAMES = re.compile(r"^(wave(length)?|lambda|wl|wav)(_?(um|µm|micron|microns|nm))?$", re.I)
 _ERR_NAMES = re.compile(r"^(err(or)?|sigma|unc(ertainty)?|e_?refl(ectance)?|refl(ectance)?_?err(or)?)$", re.I)
-_NM_THRESHOLD = 100.0  # a max wavelength above this is nm (no asteroid spectrum reaches 100 µm)
 
 
 @dataclass
@@ -190,7 +190,7 @@ def _clean(source: str, wave, refl, err, units: str | None) -> Spectrum:
             err = None
     notes: list[str] = []
     if units is None:
-        units = "nm" if wave.size and np.nanmax(wave) > _NM_THRESHOLD else "um"
+        units = "nm" if wave.size and np.nanmax(wave) > NM_THRESHOLD else "um"
         if units == "nm":
             notes.append("wavelengths > 100 read as nm and converted to µm")
     if units == "nm":
