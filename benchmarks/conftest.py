@@ -22,6 +22,13 @@ def run(benchmark, fn, n_spectra: int):
     return benchmark.pedantic(fn, rounds=rounds, iterations=1, warmup_rounds=1)
 
 
+def numpy_baseline_up_to(n: int, max_n: int, cost: str) -> None:
+    """Skip a numpy-twin benchmark above `max_n` spectra (it would take minutes: `cost` per
+    spectrum); the summary scales its time per spectrum to larger N (marked †)."""
+    if n > max_n:
+        pytest.skip(f"numpy baseline limited to N ≤ {max_n} ({cost} per spectrum)")
+
+
 @pytest.fixture(params=["numba", "numba-1t"])
 def numba_impl(request):
     """Run the numba kernels on all threads ("numba") or one ("numba-1t")."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmarks.conftest import record, run
+from benchmarks.conftest import numpy_baseline_up_to, record, run
 from benchmarks.data import make_inputs, sizes
 from firmware import bands
 from firmware import mineralogy as M
@@ -47,8 +47,7 @@ def test_bands_numba(benchmark, n, numba_impl):
 
 
 def _numpy_ok(n: int) -> None:
-    if n > NUMPY_MAX_N:
-        pytest.skip(f"numpy baseline limited to N ≤ {NUMPY_MAX_N} (~50 µs per spectrum)")
+    numpy_baseline_up_to(n, NUMPY_MAX_N, "~50 µs")
 
 
 @pytest.mark.parametrize("n", SIZES)

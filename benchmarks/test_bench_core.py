@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmarks.conftest import record, run
+from benchmarks.conftest import numpy_baseline_up_to, record, run
 from benchmarks.data import make_inputs, sizes
 from firmware import busdemeo
 from firmware._jit import njit_parallel, prange
@@ -20,8 +20,7 @@ NUMPY_MAX_N = 100_000  # the numpy baselines (~20–50 µs per spectrum) stop he
 
 
 def _numpy_ok(n: int) -> None:
-    if n > NUMPY_MAX_N:
-        pytest.skip(f"numpy baseline limited to N ≤ {NUMPY_MAX_N}")
+    numpy_baseline_up_to(n, NUMPY_MAX_N, "~20–50 µs")
 
 
 @njit_parallel

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmarks.conftest import record, run
+from benchmarks.conftest import numpy_baseline_up_to, record, run
 from benchmarks.data import make_inputs, sizes
 from firmware import mahlke
 from firmware.kernels import mcfa, mixnorm
@@ -25,8 +25,7 @@ ALBEDO = 0.2  # with an albedo every spectrum has all 54 features: the common ca
 
 
 def _numpy_ok(n: int) -> None:
-    if n > NUMPY_MAX_N:
-        pytest.skip(f"numpy baseline limited to N ≤ {NUMPY_MAX_N} (~1–2 ms per spectrum)")
+    numpy_baseline_up_to(n, NUMPY_MAX_N, "~1–2 ms")
 
 
 @pytest.mark.parametrize("n", SIZES)
