@@ -25,7 +25,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import SimpleNamespace
 
 import numpy as np
 
@@ -50,7 +49,6 @@ from firmware.fsw.store import MassMemory
 from firmware.taxonomy import complex_of
 
 SENSOR_PERIOD_NS = 10 * NS_PER_S  # the EPS/ADCS report at least this often
-SENSORS = ("soc", "observable", "contact", "rate_bps", "lat_deg", "lon_deg")
 CREDIT_CAP_PACKETS = 4096  # radio credit kept across steps: at most one largest packet
 VERDICT_OF_KIND = {
     ValueKind.NONE: "unclassified",
@@ -158,8 +156,7 @@ class FswComputer:
         exe.reset(t_ns)
         self.t_ns = t_ns
         self.off = False  # the bus could not hold the processor up
-        self._held = SimpleNamespace(soc=float("nan"), observable=False, contact=False,
-                                     rate_bps=0.0, lat_deg=float("nan"), lon_deg=float("nan"))  # fmt: skip
+        self._held = OnboardInputs(t_ns, soc=float("nan"))  # the step whose sensors read last
         self.frames_in = self.processed = self.lost_off = 0
         self.tc_lost_off = 0
         self._credit = 0.0
@@ -224,7 +221,7 @@ class FswComputer:
             return self._outputs(t, [], inp)
         self._run_until(t - 1, self._held)  # up to this step, with what the sensors last read
         self._sense(t, inp)
-        self._held = SimpleNamespace(**{k: getattr(inp, k) for k in SENSORS})
+        self._held = inp
         if inp.stall_ns > 0:
             exe.ingest(msg.CpuStall(t, inp.stall_ns))
         for raw in inp.uplink:
