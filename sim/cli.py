@@ -161,13 +161,13 @@ def _fly(scenario, out: Path, args, board=None) -> int:
         mission = run_mission(scenario, speed=args.speed, classifier=board)
         wall = time.perf_counter() - t0
     report = write_run(mission, out, plots=not args.no_plots)
-    section = write_board(out, report, board) if board is not None else None
+    section, link = write_board(out, report, board) if board is not None else (None, None)
     if not args.quiet:
         _summary(report, mission, out, wall, TIMING_FILE)
     if section is None:
         return 0
     if not args.quiet:
-        print(board_line(section, json.loads((out / TIMING_FILE).read_text())["board"]))
+        print(board_line(section, link))
     if section["failed"]:
         used = "classified by the host" if section["fallback"] == "host" else "left unclassified"
         lost = f"; the board was lost: {section['lost']['why']}" if section["lost"] else ""
@@ -177,10 +177,11 @@ def _fly(scenario, out: Path, args, board=None) -> int:
     return 0
 
 
-def write_board(out: Path, report: dict, board) -> dict:
+def write_board(out: Path, report: dict, board) -> tuple[dict, dict]:
     """Add the board's part to a written run: the `board` section of report.json (after
     `onboard`), recordings/board.csv (every spectrum, both answers) and the line-dependent
-    counters and latency under `board` in timing.json (the one file allowed to vary)."""
+    counters and latency under `board` in timing.json (the one file allowed to vary).
+    Returns (that section, that timing entry)."""
     from hil.pil import ROW_KEYS
     from sim.outputs import TIMING_FILE, write_csv
 
@@ -198,9 +199,9 @@ def write_board(out: Path, report: dict, board) -> dict:
     report.update(ordered)
     (out / "report.json").write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     timing = json.loads((out / TIMING_FILE).read_text(encoding="utf-8"))
-    timing["board"] = board.link_report()
+    timing["board"] = link = board.link_report()
     (out / TIMING_FILE).write_text(json.dumps(timing, indent=1) + "\n", encoding="utf-8")
-    return section
+    return section, link
 
 
 def board_line(section: dict, timing: dict) -> str:
