@@ -26,12 +26,19 @@ from firmware.board import assay_bdm as B
 from firmware.kernels.resample import resample_binned
 from firmware.kernels.thermal import thermal_model, thermal_tail_one
 from firmware.taxonomy import CLASS_NAMES, DEMEO_GRID_UM
-from sim.radiometry import planck_w_m2_sr_m, solar_irradiance_1au_w_m2_m, subsolar_temperature_k
+from sim.radiometry import (
+    lommel_seeliger,
+    phase_function,
+    planck_w_m2_sr_m,
+    solar_irradiance_1au_w_m2_m,
+    subsolar_temperature_k,
+)
+from sim.scenario_keys import TARGET
 from tests.spectra_fixtures import labels, spectrum
 
-EMISSIVITY = 0.9  # sim/scenario_keys.py default (NEATM ε)
-BEAMING_ETA = 1.0  # sim/scenario_keys.py default (NEATM η, Harris 1998)
-PHASE_SLOPE_MAG_PER_DEG = 0.03  # a typical linear phase coefficient (dark asteroids ~0.03–0.04)
+EMISSIVITY = TARGET["emissivity"].default  # the simulator's defaults (NEATM ε, η; phase law)
+BEAMING_ETA = TARGET["beaming_eta"].default
+PHASE_SLOPE_MAG_PER_DEG = TARGET["phase_slope_mag_per_deg"].default
 SILICATE = {"S", "Q", "V", "A", "L", "K", "O", "R"}  # Bus-DeMeo complexes with silicate bands
 SEED = 20261124
 DRAWS = 3  # synthetic tails (and as many noise-only controls) per spectrum
@@ -42,8 +49,9 @@ def tail_reflectance(grid_um, r_au, pv, incidence_deg=0.0, emission_deg=0.0):
     pV at 0.55 µm in absolute terms), and the facet temperature K — as `sim.instrument`."""
     cos_i, cos_e = math.cos(math.radians(incidence_deg)), math.cos(math.radians(emission_deg))
     t_k = float(subsolar_temperature_k(r_au, np.array(pv), EMISSIVITY, BEAMING_ETA)) * cos_i**0.25
-    disk = 2 * cos_i / (cos_i + cos_e)  # Lommel–Seeliger, as sim.radiometry.lommel_seeliger
-    phase = 10 ** (-0.4 * PHASE_SLOPE_MAG_PER_DEG * (incidence_deg + emission_deg))
+    disk = float(lommel_seeliger(np.array(cos_i), np.array(cos_e)))
+    # phase angle = i + e: Sun and spacecraft on opposite sides of the normal, in one plane
+    phase = float(phase_function(incidence_deg + emission_deg, PHASE_SLOPE_MAG_PER_DEG))
     thermal = EMISSIVITY * planck_w_m2_sr_m(grid_um, t_k) * math.pi * r_au**2
     return thermal / solar_irradiance_1au_w_m2_m(grid_um) / (pv * disk * phase), t_k
 
