@@ -60,7 +60,7 @@ def r41(file):
     """The spectrum on the 41-point grid, normalised at 0.55 µm, a missing end point held
     from its neighbour as the pipeline does (busdemeo.MAX_EDGE_STEPS = 1)."""
     s = spectrum(file)
-    r = resample_binned(s.wavelength_um, s.reflectance[None], DEMEO_GRID_UM, 0.0125)[0]
+    r = resample_binned(s.wavelength_um, s.reflectance[None], DEMEO_GRID_UM, busdemeo.GRID_HALF_WIDTH_UM)[0]
     for end, inner in ((0, 1), (-1, -2)):
         if np.isnan(r[end]):
             r[end] = r[inner]
