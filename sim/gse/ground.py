@@ -156,16 +156,7 @@ class GroundStation:
     def build(self, name: str, data: bytes | None = None, **args) -> bytes:
         """A TC by dictionary name; a PUS 8 function by its function name; variable layouts
         take `data` (see `firmware.fsw.commands` encoders)."""
-        if name in cmds.FUNCTION_BY_NAME:
-            return self.build_raw(Service.FUNCTION, 1, cmds.encode_function(name, **args))
-        spec = cmds.BY_NAME.get(name)
-        if spec is None:
-            raise GroundError(
-                f"unknown command {name!r}: see firmware.fsw.commands.SPECS / FUNCTIONS"
-            )
-        return self.build_raw(
-            spec.service, spec.subtype, data if spec.variable else spec.encode(**args)
-        )
+        return self.build_raw(*app_data(name, data, **args))
 
     def _uplink(self, raw: bytes, check: bool = True) -> bool:
         if not self.link.uplink(raw):
@@ -308,3 +299,15 @@ class GroundStation:
             return (sample[0],)
 
         return self.run_until(ok, timeout_s, f"fresh {name} satisfying the check")[0]
+
+
+def app_data(name: str, data: bytes | None = None, **args) -> tuple[int, int, bytes | None]:
+    """(service, subtype, application data) of a TC by dictionary name or PUS 8 function
+    name; a variable layout takes `data` as given. Encoder errors (struct.error, TypeError,
+    KeyError) propagate; an unknown name is a GroundError."""
+    if name in cmds.FUNCTION_BY_NAME:
+        return Service.FUNCTION, 1, cmds.encode_function(name, **args)
+    spec = cmds.BY_NAME.get(name)
+    if spec is None:
+        raise GroundError(f"unknown command {name!r}: see firmware.fsw.commands.SPECS / FUNCTIONS")
+    return spec.service, spec.subtype, data if spec.variable else spec.encode(**args)

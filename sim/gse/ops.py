@@ -46,7 +46,7 @@ def check_encodable(name: str, args: dict) -> None:
     """Raise ValueError if a command cannot be built from these arguments (a wrong type, a
     value its field cannot hold); values merely out of the onboard range are allowed —
     the spacecraft must refuse those itself."""
-    from firmware.fsw import commands as cmds
+    from sim.gse.ground import app_data
 
     if name == "PARAM_SET":
         for key, v in args.items():
@@ -64,10 +64,7 @@ def check_encodable(name: str, args: dict) -> None:
     if "data" in kwargs:
         return
     try:
-        if name in cmds.FUNCTION_BY_NAME:
-            cmds.encode_function(name, **kwargs)
-        else:
-            cmds.BY_NAME[name].encode(**kwargs)
+        app_data(name, **kwargs)  # what the station's `build` will encode
     except (struct.error, TypeError, KeyError) as exc:
         raise ValueError(f"{name}: cannot encode {args}: {exc}") from None
 
