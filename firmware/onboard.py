@@ -3,11 +3,12 @@
 This is the baseline flight software of the mission simulator (`spacecraft.computer.kind =
 "simple"`); the flight executive (`firmware/fsw/`, kind "fsw", `firmware.fsw.computer`) sits
 behind the same seam: an object with `reset(t_ns)` and `step(OnboardInputs) ->
-OnboardOutputs` (the seam types: `firmware.fsw.seam`, re-exported here). Two parts of the simple loop are pluggable:
+OnboardOutputs` (the seam types: `firmware.fsw.seam`, re-exported here). Two parts of the
+simple loop are pluggable:
 
 - the classifier backend: the host numba core (`HostClassifier`) or a board over serial
   (`hil.pil.BoardInTheLoop`, `assay run --board`); it takes (N, B) spectra (and `obs_ids=`
-  when it sets `wants_obs_ids`) and returns a `BatchResult`;
+  when it sets `wants_obs_ids`: `firmware.fsw.seam.classify_frames`) and returns a `BatchResult`;
 - the valuer (`value_batch(wavelength_um, reflectance, error, batch) -> [Valuation]`):
   `SimpleValuer` (a rule on class and the 0.7 µm feature) or `ProspectValuer` (the
   prospecting verdict of `firmware.prospect`: band analysis, water/metal levels).

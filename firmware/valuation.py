@@ -23,7 +23,6 @@ class Valuation:
     verdict: str  # one of VERDICTS
 
 
-
 # -- the value rule ---------------------------------------------------------------------------
 HYDRATED = {"Ch", "Cgh"}  # 0.7 µm Fe²⁺→Fe³⁺ band of phyllosilicates (Vilas & Gaffey 1989, Science 246, 790)
 METAL_CANDIDATES = {"Xk", "Xc", "X"}  # where Tholen M-types fall in Bus-DeMeo (DeMeo et al. 2009 §5)
