@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from firmware.busdemeo import GRID_HALF_WIDTH_UM, classify_batch, classify_grid
+from firmware.busdemeo import GRID_HALF_WIDTH_UM, BatchResult, classify_batch, classify_grid
 from firmware.kernels.resample import resample_binned
 from firmware.reader import read_spectra
 from firmware.taxonomy import DEMEO_GRID_UM
@@ -49,15 +49,26 @@ def visnir_files(spectra_dir: Path | None = None, limit: int | None = None) -> l
     return files[:limit] if limit else files
 
 
+def board_inputs(wavelength_um, reflectance, host: BatchResult) -> tuple[np.ndarray, np.ndarray]:
+    """What the board gets for spectra on one axis (N, B): r41 (N, 41) float64, NaN =
+    missing (non-positive reflectance dropped, `resample_binned` to the DeMeo grid), and
+    detected (N, 3) bool, the e/h/k detections of the host's `classify_batch` result `host`."""
+    wl = np.asarray(wavelength_um, dtype=np.float64)
+    refl = np.asarray(reflectance, dtype=np.float64)
+    refl = np.ascontiguousarray(np.where(refl > 0, refl, np.nan))
+    r41 = resample_binned(wl, refl, DEMEO_GRID_UM, GRID_HALF_WIDTH_UM)
+    return r41, np.nan_to_num(host.features[:, :, 3]) == 1.0
+
+
 def grid_inputs(files) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """(r41 (N, 41) float64 NaN = missing, detected (N, 3) bool e/h/k, sources) from raw files."""
     r41, det, names = [], [], []
     for path in files:
         for s in read_spectra(path):
-            refl = np.where(s.reflectance > 0, s.reflectance, np.nan).astype(np.float64)
-            r41.append(resample_binned(s.wavelength_um, refl[None, :], DEMEO_GRID_UM, GRID_HALF_WIDTH_UM)[0])
-            feats = classify_batch(s.wavelength_um, s.reflectance[None, :]).features[0, :, 3]
-            det.append(np.nan_to_num(feats) == 1.0)
+            refl = s.reflectance[None, :]
+            r, d = board_inputs(s.wavelength_um, refl, classify_batch(s.wavelength_um, refl))
+            r41.append(r[0])
+            det.append(d[0])
             names.append(f"{Path(path).parent.name}/{Path(path).name}")
     return np.array(r41), np.array(det, dtype=bool), names
 

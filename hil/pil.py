@@ -44,13 +44,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from firmware._jit import set_threads
-from firmware.busdemeo import GRID_HALF_WIDTH_UM, BatchResult, classify_batch
+from firmware.busdemeo import BatchResult, classify_batch
 from firmware.errors import AssayError
-from firmware.kernels.resample import resample_binned
-from firmware.taxonomy import DEMEO_GRID_UM, load_demeo_model
+from firmware.taxonomy import load_demeo_model
 from hil import protocol as P
 from hil.dut import BoardClassification, BoardClassifier
 from hil.faults import FaultPlan, FaultyTransport
+from hil.parity import board_inputs
 
 LINK_FAILED = 9  # status of a spectrum the board did not answer (fallback "unclassified")
 MAX_LISTED = 100  # disagreements and failures listed in report(); rows() has them all
@@ -137,18 +137,14 @@ class BoardInTheLoop:
 
     # -- the seam -------------------------------------------------------------------------
     def classify(self, wavelength_um, reflectance, error=None, *, obs_ids=None) -> BoardBatch:
-        wl = np.asarray(wavelength_um, dtype=np.float64)
-        refl = np.asarray(reflectance, dtype=np.float64)
-        refl = np.ascontiguousarray(np.where(refl > 0, refl, np.nan))
         previous = set_threads(1)  # one core, as on the flight computer (HostClassifier's note)
         try:
             host = classify_batch(wavelength_um, reflectance, error)
-            r41 = resample_binned(wl, refl, DEMEO_GRID_UM, GRID_HALF_WIDTH_UM)
+            r41, detected = board_inputs(wavelength_um, reflectance, host)
         finally:
             set_threads(previous)
         n = len(host)
         ids = list(range(len(self._rows), len(self._rows) + n)) if obs_ids is None else list(obs_ids)
-        detected = np.nan_to_num(host.features[:, :, 3]) == 1.0
         out, why = self._answers(r41, detected)
         return self._merge(host, out, why, ids)
 

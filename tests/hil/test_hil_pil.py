@@ -15,6 +15,7 @@ from firmware.busdemeo import classify_batch
 from hil import protocol as P
 from hil.dut import BoardClassifier
 from hil.faults import FaultPlan
+from hil.parity import board_inputs
 from hil.pil import LINK_FAILED, SILENT_CALLS_LOST, BoardBatch, BoardInTheLoop
 from tests.hil.hil_helpers import expected_result
 from tests.spectra_fixtures import shared_axis_batch
@@ -30,19 +31,7 @@ def spectra():
 
 def board_truth(axis, refl) -> list[P.BoardResult]:
     """What the board must answer for each row: its own modules on CPython, bit-exact."""
-    from firmware._jit import set_threads
-    from firmware.busdemeo import GRID_HALF_WIDTH_UM
-    from firmware.kernels.resample import resample_binned
-    from firmware.taxonomy import DEMEO_GRID_UM
-
-    host = classify_batch(axis, refl)
-    r = np.ascontiguousarray(np.where(refl > 0, refl, np.nan), dtype=np.float64)
-    previous = set_threads(1)
-    try:
-        r41 = resample_binned(axis.astype(np.float64), r, DEMEO_GRID_UM, GRID_HALF_WIDTH_UM)
-    finally:
-        set_threads(previous)
-    det = np.nan_to_num(host.features[:, :, 3]) == 1.0
+    r41, det = board_inputs(axis, refl, classify_batch(axis, refl))
     return [P.decode_result(expected_result(r41[i], det[i])) for i in range(len(r41))]
 
 
