@@ -89,8 +89,7 @@ def _modes_during(mission, start_ns: int, end_ns: int) -> list[str]:
             mode = Mode(e.values["to_mode"]).name
         elif e.t_ns < end_ns:
             seen.append(Mode(e.values["to_mode"]).name)
-    out = ([mode] if mode else []) + seen
-    return sorted(set(out), key=out.index)
+    return list(dict.fromkeys(([mode] if mode else []) + seen))  # first seen first, once each
 
 
 def _reveals(kind: str, e) -> bool:
