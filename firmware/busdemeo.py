@@ -41,7 +41,7 @@ from firmware.kernels.features import (
     feature_grams,
     feature_model,
 )
-from firmware.kernels.pipeline import bus_demeo_pipeline, coverage_one
+from firmware.kernels.pipeline import bus_demeo_pipeline, coverage_one, pipeline_outputs
 from firmware.kernels.resample import resample_taps
 from firmware.kernels.thermal import thermal_model
 from firmware.taxonomy import CLASS_NAMES, DEMEO_GRID_UM, load_demeo_model
@@ -150,10 +150,11 @@ _NO_BANDS = (np.empty(0), 0.0, np.empty((0, 2), np.int64), np.empty((0, 2)),
 
 
 def run_pipeline(wavelength_um, reflectance, error=None, *, k_min_depth: float = K_MIN_DEPTH,
-                 all_chi2: bool = True, band_args: tuple | None = None):  # fmt: skip
+                 all_chi2: bool = True, band_args: tuple | None = None, report: bool = True):  # fmt: skip
     """Validate, then run the fused kernel (`firmware.kernels.pipeline.bus_demeo_pipeline`);
-    returns its raw output tuple. `band_args` (from `firmware.bands.fused_band_args`) adds the
-    Band I/II analysis to the same pass; `all_chi2=False` is the classes-only mode."""
+    returns its output tuple. `band_args` (from `firmware.bands.fused_band_args`) adds the
+    Band I/II analysis to the same pass; `all_chi2=False, report=False` is the classes-only
+    mode (χ² only where the tree needs it; no χ², features, flags, coverage or thermal rows)."""
     wl, refl, error = validate_batch(wavelength_um, reflectance, error)
     model, tmpl_sr, inv_var = _kernel_constants()
     has_err = error is not None
@@ -162,13 +163,15 @@ def run_pipeline(wavelength_um, reflectance, error=None, *, k_min_depth: float =
     with_bands = band_args is not None
     with threads_for(refl.shape[0]):
         return _call_kernel(wl, refl, err, has_err, plan, model, tmpl_sr, inv_var, k_min_depth,
-                            all_chi2, with_bands, band_args)  # fmt: skip
+                            all_chi2, with_bands, band_args, report)  # fmt: skip
 
 
 def _call_kernel(wl, refl, err, has_err, plan, model, tmpl_sr, inv_var, k_min_depth, all_chi2,
-                 with_bands, band_args):  # fmt: skip
+                 with_bands, band_args, report=True):  # fmt: skip
     starts, lengths, pinv, vander, mid, half, centre, tol = feature_model()
-    return bus_demeo_pipeline(
+    out = pipeline_outputs(refl.shape[0], model.eigenvectors.shape[0],
+                           model.template_mean.shape[0], starts.shape[0], report, with_bands)  # fmt: skip
+    bus_demeo_pipeline(
         wl, refl, err, has_err,
         model.grid_um, GRID_HALF_WIDTH_UM, FEATURE_GRID_UM, FEATURE_RESAMPLE_HALF_WIDTH_UM,
         plan.taps41, plan.w41, plan.taps_fine, plan.w_fine, plan.block_ok, plan.edge_filled,
@@ -177,7 +180,9 @@ def _call_kernel(wl, refl, err, has_err, plan, model, tmpl_sr, inv_var, k_min_de
         inv_var, tmpl_sr, *thermal_model(model.grid_um),
         float(k_min_depth), MAX_EDGE_STEPS, MAX_GAP_UM, MIN_POINTS, all_chi2,
         with_bands, *(band_args(wl) if with_bands else _NO_BANDS), n_chunks_for(refl.shape[0]),
+        *out,
     )  # fmt: skip
+    return out
 
 
 def batch_result(out) -> BatchResult:
@@ -218,7 +223,7 @@ def classify_classes(wavelength_um, reflectance, error=None) -> ClassBatch:
     """The Bus-DeMeo stage alone: (N, B) spectra → class, w, status, slope and PCs, the same
     values as `classify_batch`, without the template χ² of spectra whose tree branch does not
     need them (only an indeterminate tree falls back on them). For surveys that want classes."""
-    out = run_pipeline(wavelength_um, reflectance, error, all_chi2=False)
+    out = run_pipeline(wavelength_um, reflectance, error, all_chi2=False, report=False)
     cls, w, slope, pc, status = out[0], out[1], out[2], out[3], out[6]
     return ClassBatch(cls, w, status, slope, pc)
 

@@ -29,6 +29,7 @@ from functools import lru_cache
 import numpy as np
 
 from firmware._jit import njit_leaf
+from firmware.kernels.band_bottom import SMOOTH_POINTS, smoothed_min
 from firmware.kernels.polymin import coarse_min, cubic_min_s, newton_polish, poly_eval
 
 # The band grid: 0.01 µm steps, samples averaged within ±0.005 µm (finer than any band
@@ -66,7 +67,6 @@ MIN_DEPTH = 0.01  # a band shallower than 1 % of the continuum is "no band" (cf.
 N_COARSE = 41  # coarse scan of the fitted polynomial over its window, then Newton steps
 NEWTON_STEPS = 4
 
-SMOOTH_POINTS = 2  # running mean over ±2 grid steps (±0.02 µm) to place the fit window
 RECENTRE_STEPS = 3  # the window follows the fitted minimum at most this many times
 
 OK, NO_COVERAGE, NO_BAND, BAD_FIT = 0, 1, 2, 3
@@ -233,34 +233,8 @@ def _band(x, r, a, b, first, last, search_lo, search_hi, j_lo, j_hi, pinv, cr, c
         area += 0.5 * h * ((1.0 - seg[k]) + (1.0 - seg[k + 1]))
     out[col + 2] = area
     # lowest point of the continuum-removed band in the search range, strictly between the
-    # tie points, on a running mean over ±SMOOTH_POINTS samples (noise must not pick the
-    # window: the fit, not the noisiest sample, gives the centre)
-    jmin = -1
-    vmin = np.inf
-    js = max(a + 1, j_lo)
-    je = min(b - 1, j_hi)
-    if sp == 2 and js - sp >= lo and je + sp <= hi:
-        # every window is whole: compare the 5-sample sums, divide the smallest once
-        smin = np.inf
-        seg = cr[js - 2 : je + 3]
-        for k in range(je - js + 1):
-            acc = (((seg[k] + seg[k + 1]) + seg[k + 2]) + seg[k + 3]) + seg[k + 4]
-            better = acc < smin
-            smin = acc if better else smin
-            jmin = js + k if better else jmin
-        if jmin >= 0:
-            vmin = smin / 5
-    else:
-        for j in range(js, je + 1):
-            acc = 0.0
-            k0 = max(lo, j - sp)
-            k1 = min(hi, j + sp)
-            for k in range(k0, k1 + 1):
-                acc += cr[k]
-            mean = acc / (k1 - k0 + 1)
-            if mean < vmin:
-                vmin = mean
-                jmin = j
+    # tie points, on a running mean over ±SMOOTH_POINTS samples (`band_bottom.smoothed_min`)
+    jmin, vmin = smoothed_min(cr, max(a + 1, j_lo), min(b - 1, j_hi), lo, hi, sp)
     if jmin < 0:
         return NO_COVERAGE
     if 1.0 - vmin < MIN_DEPTH:

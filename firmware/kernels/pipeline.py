@@ -52,25 +52,26 @@ def coverage_one(wavelength_um, row, lo_um, hi_um):
 
 
 @njit_leaf
-def _one_spectrum(i, wavelength_um, row, count, error, has_err, grid, half_width_um,
+def _one_spectrum(i, o, wavelength_um, row, count, error, has_err, grid, half_width_um,
                   fine_grid, fine_half_width_um, f_starts, f_lengths, f_pinv, f_vander, f_mid,
                   f_half, f_centre, f_tol, eig, mean, tmpl_mean, tmpl_sigma, tmpl_inv_var,
                   tmpl_sr, th_table, th_temps, th_index, th_gram, k_min_depth, max_edge_steps,
                   max_gap_um, min_points, erow, r41, e41, fine, rprime, coef, c2, det, cls,
                   wflag, slope, pc, chi2, feats, status, edge, indet, cov, thermal):  # fmt: skip
-    """The per-spectrum path for row i (`row`: float64, NaN = missing, `count` valid)."""
+    """The per-spectrum path for input row i (`row`: float64, NaN = missing, `count` valid),
+    written to output row o."""
     g = grid.shape[0]
     nb = row.shape[0]
     first, last, gap, _count = coverage_one(wavelength_um, row, grid[0], grid[g - 1])
-    cov[i, 0] = first
-    cov[i, 1] = last
+    cov[o, 0] = first
+    cov[o, 1] = last
     _resample_binned_one(wavelength_um, row, fine_grid, fine_half_width_um, fine)
     features_one(fine, f_starts, f_lengths, f_pinv, f_vander, f_mid, f_half, f_centre, f_tol,
-                 coef, feats[i])  # fmt: skip
-    if feats[i, FK, 3] == 1.0 and feats[i, FK, 0] < k_min_depth:
-        feats[i, FK, 3] = 0.0
+                 coef, feats[o])  # fmt: skip
+    if feats[o, FK, 3] == 1.0 and feats[o, FK, 0] < k_min_depth:
+        feats[o, FK, 3] = 0.0
     if count < min_points:
-        status[i] = TOO_FEW
+        status[o] = TOO_FEW
         return
     _resample_binned_one(wavelength_um, row, grid, half_width_um, r41)
     if has_err:
@@ -79,28 +80,28 @@ def _one_spectrum(i, wavelength_um, row, count, error, has_err, grid, half_width
             erow[j] = v if v > 0.0 and not np.isnan(row[j]) else np.nan
         _resample_binned_one(wavelength_um, erow, grid, half_width_um, e41)
     for f in range(det.shape[0]):
-        det[f] = feats[i, f, 3]
+        det[f] = feats[o, f, 3]
     c, w, s, st, filled, ind, ex, tk = classify_one(
         r41, e41, has_err, det, grid, eig, mean, tmpl_mean, tmpl_sigma, tmpl_inv_var, tmpl_sr,
-        max_edge_steps, th_table, th_temps, th_index, th_gram, rprime, pc[i], c2,
+        max_edge_steps, th_table, th_temps, th_index, th_gram, rprime, pc[o], c2,
     )  # fmt: skip
     if st == OK and gap > max_gap_um:
         st = GAP
-    status[i] = st
+    status[o] = st
     if st != OK:
         for k in range(pc.shape[1]):
-            pc[i, k] = np.nan
-        slope[i] = np.nan
+            pc[o, k] = np.nan
+        slope[o] = np.nan
         return
-    cls[i] = c
-    wflag[i] = w
-    slope[i] = s
-    edge[i] = filled > 0
-    indet[i] = ind
-    thermal[i, 0] = ex
-    thermal[i, 1] = tk
+    cls[o] = c
+    wflag[o] = w
+    slope[o] = s
+    edge[o] = filled > 0
+    indet[o] = ind
+    thermal[o, 0] = ex
+    thermal[o, 1] = tk
     for k in range(c2.shape[0]):
-        chi2[i, k] = c2[k]
+        chi2[o, k] = c2[k]
 
 
 @njit_leaf
@@ -146,6 +147,30 @@ def taps_block(x_t, ns, taps, w, out_t):
                 o[s] += wm * xm[s]
 
 
+@njit_leaf
+def init_rows(r0, r1, cls, wflag, slope, pc, status):
+    """Rows r0..r1−1 of the class outputs before classification: not classified yet."""
+    for r in range(r0, r1):
+        cls[r] = INDETERMINATE
+        wflag[r] = False
+        slope[r] = np.nan
+        for k in range(pc.shape[1]):
+            pc[r, k] = np.nan
+        status[r] = 0
+
+
+@njit_leaf
+def init_report_rows(r0, r1, chi2, edge, indet, thermal):
+    """Rows r0..r1−1 of the report outputs: no χ², no flags, no thermal tail."""
+    for r in range(r0, r1):
+        for k in range(chi2.shape[1]):
+            chi2[r, k] = np.nan
+        edge[r] = False
+        indet[r] = False
+        thermal[r, 0] = 0.0
+        thermal[r, 1] = np.nan
+
+
 @njit_parallel
 def bus_demeo_pipeline(
     wavelength_um, reflectance, error, has_err,
@@ -156,6 +181,7 @@ def bus_demeo_pipeline(
     k_min_depth, max_edge_steps, max_gap_um, min_points, all_chi2,
     with_bands, b_grid, b_half_width_um, band_taps, band_w, tie_j, search_j, search_lo, search_hi,
     pinv1, pinv2, n_chunks,
+    cls, wflag, slope, pc, chi2, feats, status, edge, indet, cov, thermal, b_out, b_status,
 ):  # fmt: skip
     """Classify (N, B) spectra sharing `wavelength_um` (B,) µm; float32 or float64 input.
 
@@ -166,15 +192,17 @@ def bus_demeo_pipeline(
     edges were held, `win_ok` (3,) which feature
     windows it covers. A k band shallower than `k_min_depth` is not counted (its detected
     flag is cleared). Without `all_chi2` the template χ² of a complete row is computed only
-    when the tree needs it (indeterminate); the others come back NaN (the classes-only
-    mode). Returns class (N,), w (N,), slope (N,), pc (N, 5), chi2 (N, 25) float32, features
-    (N, 3, 4), status (N,), edge_filled (N,), indeterminate (N,), coverage (N, 2) first/last
-    µm, thermal (N, 2) excess removed at 2.45 µm and temperature K (0, NaN = no tail).
+    when the tree needs it (indeterminate); the others come back NaN. Writes the outputs
+    allocated by `pipeline_outputs`: class (N,), w (N,), slope (N,), pc (N, 5), chi2 (N, 25)
+    float32, features (N, 3, 4), status (N,), edge_filled (N,), indeterminate (N,), coverage
+    (N, 2) first/last µm, thermal (N, 2) excess removed at 2.45 µm and temperature K (0, NaN
+    = no tail); the classes-only mode passes chi2 … thermal with no rows and gets only
+    class, w, slope, pc and status.
 
     With `with_bands` the same pass also measures Band I/II (`firmware.kernels.bands`, no
     Monte-Carlo) on the band grid `b_grid` (taps `band_taps, band_w`; `tie_j, search_j` from
-    `band_indices`): two more outputs, band values (N, N_OUT) and status (N, 2); without,
-    they are empty (0 rows). The band stage shares the row reads and the transposed block.
+    `band_indices`) into b_out (N, N_OUT) and b_status (N, 2). The band stage shares the row
+    reads and the transposed block.
     """
     n = reflectance.shape[0]
     nb = reflectance.shape[1]
@@ -183,22 +211,15 @@ def bus_demeo_pipeline(
     nf = f_starts.shape[0]
     ntm = tmpl_mean.shape[0]
     npc = eig.shape[0]
-    # outputs are initialised chunk by chunk inside the parallel loop: first touch of their
-    # pages (page faults, zeroing) then runs on every thread instead of serially here
-    cls = np.empty(n, np.int64)
-    wflag = np.empty(n, np.bool_)
-    slope = np.empty(n)
-    pc = np.empty((n, npc))
-    chi2 = np.empty((n, ntm), dtype=np.float32)
-    feats = np.empty((n, nf, 4))
-    status = np.empty(n, np.int64)
-    edge = np.empty(n, np.bool_)
-    indet = np.empty(n, np.bool_)
-    cov = np.empty((n, 2))
-    thermal = np.empty((n, 2))
-    nbo = n if with_bands else 0
-    b_out = np.empty((nbo, N_OUT))
-    b_status = np.empty((nbo, 2), np.int64)
+    # The outputs come from the caller (numpy allocates them; for large arrays it asks the
+    # kernel for transparent huge pages, numba's runtime does not: a 4 kB page fault per
+    # 4 kB of output cost ~10 % of the survey). They are initialised chunk by chunk inside
+    # the parallel loop, so their first touch runs on every thread.
+    # Without the report (`chi2` has no rows: the classes-only mode), the template χ², the
+    # features, coverage, thermal and flag outputs are not kept: the per-spectrum path
+    # writes them to one-row scratch (`o1_*`) and the block path skips them.
+    report = chi2.shape[0] == n
+    with_bands = with_bands and b_out.shape[0] == n
     gb = b_grid.shape[0]
     n_coef = max(pinv1.shape[0], pinv2.shape[0])
     chunk = (n + n_chunks - 1) // n_chunks
@@ -238,21 +259,22 @@ def bus_demeo_pipeline(
         bcoef = np.empty(n_coef)
         best = np.empty(BLOCK)
         ties_t = np.empty((3, BLOCK), np.int64)
+        o1_cls = np.empty(1, np.int64)
+        o1_w = np.empty(1, np.bool_)
+        o1_slope = np.empty(1)
+        o1_pc = np.empty((1, npc))
+        o1_chi2 = np.empty((1, ntm), np.float32)
+        o1_feats = np.empty((1, nf, 4))
+        o1_status = np.empty(1, np.int64)
+        o1_edge = np.empty(1, np.bool_)
+        o1_indet = np.empty(1, np.bool_)
+        o1_cov = np.empty((1, 2))
+        o1_thermal = np.empty((1, 2))
         i = ch * chunk
         end = min(n, (ch + 1) * chunk)
-        for r in range(i, end):
-            cls[r] = INDETERMINATE
-            wflag[r] = False
-            slope[r] = np.nan
-            for k in range(npc):
-                pc[r, k] = np.nan
-            for k in range(ntm):
-                chi2[r, k] = np.nan
-            status[r] = 0
-            edge[r] = False
-            indet[r] = False
-            thermal[r, 0] = 0.0
-            thermal[r, 1] = np.nan
+        init_rows(i, end, cls, wflag, slope, pc, status)
+        if report:
+            init_report_rows(i, end, chi2, edge, indet, thermal)
         while i < end:
             ns = 0
             while i < end and ns < BLOCK:
@@ -269,15 +291,34 @@ def bus_demeo_pipeline(
                     ns += 1
                 else:
                     count = _load_row(reflectance, i, row)
-                    _one_spectrum(
-                        i, wavelength_um, row, count, error, has_err, grid, half_width_um,
-                        fine_grid, fine_half_width_um, f_starts, f_lengths, f_pinv, f_vander,
-                        f_mid, f_half, f_centre, f_tol, eig, mean, tmpl_mean, tmpl_sigma,
-                        tmpl_inv_var, tmpl_sr, th_table, th_temps, th_index, th_gram,
-                        k_min_depth, max_edge_steps, max_gap_um, min_points, erow, r41, e41,
-                        fine, rprime, coef, c2, det, cls, wflag, slope, pc, chi2, feats,
-                        status, edge, indet, cov, thermal,
-                    )  # fmt: skip
+                    if report:
+                        _one_spectrum(
+                            i, i, wavelength_um, row, count, error, has_err, grid, half_width_um,
+                            fine_grid, fine_half_width_um, f_starts, f_lengths, f_pinv, f_vander,
+                            f_mid, f_half, f_centre, f_tol, eig, mean, tmpl_mean, tmpl_sigma,
+                            tmpl_inv_var, tmpl_sr, th_table, th_temps, th_index, th_gram,
+                            k_min_depth, max_edge_steps, max_gap_um, min_points, erow, r41, e41,
+                            fine, rprime, coef, c2, det, cls, wflag, slope, pc, chi2, feats,
+                            status, edge, indet, cov, thermal,
+                        )  # fmt: skip
+                    else:
+                        init_rows(0, 1, o1_cls, o1_w, o1_slope, o1_pc, o1_status)
+                        init_report_rows(0, 1, o1_chi2, o1_edge, o1_indet, o1_thermal)
+                        _one_spectrum(
+                            i, 0, wavelength_um, row, count, error, has_err, grid, half_width_um,
+                            fine_grid, fine_half_width_um, f_starts, f_lengths, f_pinv, f_vander,
+                            f_mid, f_half, f_centre, f_tol, eig, mean, tmpl_mean, tmpl_sigma,
+                            tmpl_inv_var, tmpl_sr, th_table, th_temps, th_index, th_gram,
+                            k_min_depth, max_edge_steps, max_gap_um, min_points, erow, r41, e41,
+                            fine, rprime, coef, c2, det, o1_cls, o1_w, o1_slope, o1_pc, o1_chi2,
+                            o1_feats, o1_status, o1_edge, o1_indet, o1_cov, o1_thermal,
+                        )  # fmt: skip
+                        cls[i] = o1_cls[0]
+                        wflag[i] = o1_w[0]
+                        slope[i] = o1_slope[0]
+                        status[i] = o1_status[0]
+                        for k in range(npc):
+                            pc[i, k] = o1_pc[0, k]
                     if with_bands:
                         _resample_binned_one(wavelength_um, row, b_grid, b_half_width_um, rb)
                         bands_one(b_grid, rb, tie_j, search_j, search_lo, search_hi, pinv1,
@@ -303,21 +344,38 @@ def bus_demeo_pipeline(
                        b_indet, b_ex, b_tk)  # fmt: skip
             for s in range(ns):
                 r = rows[s]
+                cls[r] = b_cls[s]
+                wflag[r] = b_w[s]
+                slope[r] = b_slope[s]
+                for k in range(npc):
+                    pc[r, k] = pc_t[k, s]
+                if not report:
+                    continue
                 cov[r, 0] = wavelength_um[0]
                 cov[r, 1] = wavelength_um[nb - 1]
                 for f in range(nf):
                     for c in range(4):
                         feats[r, f, c] = feat_t[f, c, s]
-                cls[r] = b_cls[s]
-                wflag[r] = b_w[s]
-                slope[r] = b_slope[s]
                 edge[r] = edge_uniform
                 indet[r] = b_indet[s]
                 thermal[r, 0] = b_ex[s]
                 thermal[r, 1] = b_tk[s]
-                for k in range(npc):
-                    pc[r, k] = pc_t[k, s]
                 if all_chi2 or b_indet[s]:
                     for k in range(ntm):
                         chi2[r, k] = chi2_t[k, s]
-    return cls, wflag, slope, pc, chi2, feats, status, edge, indet, cov, thermal, b_out, b_status
+
+
+def pipeline_outputs(n: int, n_pc: int, n_templates: int, n_features: int, report: bool = True,
+                     with_bands: bool = False) -> tuple:  # fmt: skip
+    """The output arrays of `bus_demeo_pipeline` for n spectra, allocated by numpy (see the
+    kernel: numpy gives large arrays transparent huge pages). Without `report` the χ²,
+    features, flags, coverage and thermal outputs have no rows; without `with_bands` the band
+    outputs have none."""
+    nr = n if report else 0
+    nbo = n if with_bands else 0
+    return (
+        np.empty(n, np.int64), np.empty(n, np.bool_), np.empty(n), np.empty((n, n_pc)),
+        np.empty((nr, n_templates), np.float32), np.empty((nr, n_features, 4)),
+        np.empty(n, np.int64), np.empty(nr, np.bool_), np.empty(nr, np.bool_),
+        np.empty((nr, 2)), np.empty((nr, 2)), np.empty((nbo, N_OUT)), np.empty((nbo, 2), np.int64),
+    )  # fmt: skip
