@@ -73,6 +73,7 @@ def band_pipeline(
         rows = np.empty(BLOCK, np.int64)
         x_t = np.empty((nb, BLOCK))
         b_t = np.empty((g, BLOCK))
+        b_rows = np.empty((BLOCK, g))
         best = np.empty(BLOCK)
         ties_t = np.empty((3, BLOCK), np.int64)
         i = ch * chunk
@@ -134,5 +135,5 @@ def band_pipeline(
             if ns > 0:
                 taps_block(x_t, ns, taps, w, b_t)
                 bands_of_block(b_t, ns, rows, grid, tie_j, search_j, search_lo, search_hi,
-                               pinv1, pinv2, r, cr, ties, coef, best, ties_t, out, status)  # fmt: skip
+                               pinv1, pinv2, b_rows, cr, ties, coef, best, ties_t, out, status)  # fmt: skip
     return out, sig, status, noise

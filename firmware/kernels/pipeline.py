@@ -254,6 +254,7 @@ def bus_demeo_pipeline(
         b_tk = np.empty(BLOCK)
         b_t = np.empty((gb if with_bands else 0, BLOCK))
         rb = np.empty(gb)
+        b_rows = np.empty((BLOCK if with_bands else 0, gb))
         crb = np.empty(gb)
         ties = np.empty(3, np.int64)
         bcoef = np.empty(n_coef)
@@ -331,7 +332,7 @@ def bus_demeo_pipeline(
             if with_bands:
                 taps_block(x_t, ns, band_taps, band_w, b_t)
                 bands_of_block(b_t, ns, rows, b_grid, tie_j, search_j, search_lo, search_hi,
-                               pinv1, pinv2, rb, crb, ties, bcoef, best, ties_t, b_out,
+                               pinv1, pinv2, b_rows, crb, ties, bcoef, best, ties_t, b_out,
                                b_status)  # fmt: skip
             features_block(fine_t, ns, win_ok, f_starts, f_lengths, f_pinv, f_vander, f_grams,
                            f_mid, f_half, f_centre, f_tol, fwork, feat_t)  # fmt: skip
