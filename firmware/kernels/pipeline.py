@@ -49,8 +49,6 @@ def coverage_one(wavelength_um, row, lo_um, hi_um):
     return first, last, gap, count
 
 
-
-
 @njit_leaf
 def _one_spectrum(i, o, wavelength_um, row, count, error, has_err, grid, half_width_um,
                   fine_grid, fine_half_width_um, f_starts, f_lengths, f_pinv, f_vander, f_mid,
