@@ -181,8 +181,8 @@ def measure_features(fine, starts, lengths, pinv, vander, mid, half, centre, tol
 
 
 # rows of the scratch array of `features_block`
-_Y0, _Y1, _SL, _RR, _C0, _V0, _BEST, _TBEST, _T, _TC, _ACTIVE = 0, 1, 2, 3, 4, 9, 10, 11, 12, 13, 14
-BLOCK_SCRATCH_ROWS = 15
+_Y0, _Y1, _SL, _RR, _C0, _V0, _BEST, _TBEST = 0, 1, 2, 3, 4, 9, 10, 11
+BLOCK_SCRATCH_ROWS = 12
 
 
 @lru_cache(maxsize=1)
@@ -211,7 +211,7 @@ def features_block(fine_t, ns, win_ok, starts, lengths, pinv, vander, grams, mid
     y0, y1, sl, rr = work[_Y0], work[_Y1], work[_SL], work[_RR]
     c0, c1, c2, c3, c4 = work[_C0], work[_C0 + 1], work[_C0 + 2], work[_C0 + 3], work[_C0 + 4]
     v0 = work[_V0]
-    best, tbest, tt, tc, active = work[_BEST], work[_TBEST], work[_T], work[_TC], work[_ACTIVE]
+    best, tbest = work[_BEST], work[_TBEST]
     for f in range(starts.shape[0]):
         if not win_ok[f]:
             for c in range(4):
@@ -270,31 +270,53 @@ def features_block(fine_t, ns, win_ok, starts, lengths, pinv, vander, grams, mid
         for s in range(ns):
             best[s] = np.inf
             tbest[s] = -1.0
-        # (written with selects, not branches, so that the loops over spectra vectorise)
-        for k in range(N_COARSE):
+        # (written with selects, not branches, so that the loops over spectra vectorise;
+        # four coarse points per pass over the block: the coefficients, best and tbest are
+        # loaded and stored once per four points — same points, same order, same values)
+        k4 = N_COARSE - N_COARSE % 4
+        for k in range(0, k4, 4):
+            ta = -1.0 + k * step
+            tb = -1.0 + (k + 1) * step
+            tc_ = -1.0 + (k + 2) * step
+            td = -1.0 + (k + 3) * step
+            for s in range(ns):
+                q0, q1, q2, q3, q4 = c0[s], c1[s], c2[s], c3[s], c4[s]
+                bv = best[s]
+                bt = tbest[s]
+                for t in (ta, tb, tc_, td):
+                    v = (((q4 * t + q3) * t + q2) * t + q1) * t + q0
+                    better = v < bv
+                    bv = v if better else bv
+                    bt = t if better else bt
+                best[s] = bv
+                tbest[s] = bt
+        for k in range(k4, N_COARSE):
             t = -1.0 + k * step
             for s in range(ns):
                 v = (((c4[s] * t + c3[s]) * t + c2[s]) * t + c1[s]) * t + c0[s]
                 better = v < best[s]
                 best[s] = v if better else best[s]
                 tbest[s] = t if better else tbest[s]
+        # the Newton steps of each spectrum in one pass (its values in registers)
         for s in range(ns):
-            tt[s] = tbest[s]
-            tc[s] = tbest[s]
-            active[s] = 1.0 if -1.0 < tbest[s] < 1.0 else 0.0
-        for _ in range(NEWTON_STEPS):
-            for s in range(ns):
-                t = tt[s]
-                d1 = ((4.0 * c4[s] * t + 3.0 * c3[s]) * t + 2.0 * c2[s]) * t + c1[s]
-                d2 = (12.0 * c4[s] * t + 6.0 * c3[s]) * t + 2.0 * c2[s]
-                go = active[s] != 0.0 and d2 > 0.0
-                t = min(tc[s] + step, max(tc[s] - step, t - d1 / d2)) if go else t
-                v = (((c4[s] * t + c3[s]) * t + c2[s]) * t + c1[s]) * t + c0[s]
-                better = go and v < best[s]
-                best[s] = v if better else best[s]
-                tbest[s] = t if better else tbest[s]
-                tt[s] = t
-                active[s] = 1.0 if go else 0.0
+            q0, q1, q2, q3, q4 = c0[s], c1[s], c2[s], c3[s], c4[s]
+            bv = best[s]
+            bt = tbest[s]
+            t = bt
+            t_c = bt
+            act = -1.0 < bt < 1.0
+            for _ in range(NEWTON_STEPS):
+                d1 = ((4.0 * q4 * t + 3.0 * q3) * t + 2.0 * q2) * t + q1
+                d2 = (12.0 * q4 * t + 6.0 * q3) * t + 2.0 * q2
+                go = act and d2 > 0.0
+                t = min(t_c + step, max(t_c - step, t - d1 / d2)) if go else t
+                v = (((q4 * t + q3) * t + q2) * t + q1) * t + q0
+                better = go and v < bv
+                bv = v if better else bv
+                bt = t if better else bt
+                act = go
+            best[s] = bv
+            tbest[s] = bt
         for s in range(ns):
             ss = rr[s] - v0[s]
             rms = np.sqrt(max(ss, 0.0) / max(n - n_par, 1))
