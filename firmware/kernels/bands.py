@@ -306,7 +306,31 @@ def tie_points_block(b_t, ns, tie_j, best, ties_t):
         for s in range(ns):
             best[s] = -np.inf
             ties_t[w, s] = -1
-        for j in range(tie_j[w, 0], tie_j[w, 1] + 1):
+        # four grid points per pass over the block, best and index kept in registers
+        # between them (same points, same order, same result)
+        j0 = tie_j[w, 0]
+        j1 = tie_j[w, 1] + 1
+        j4 = j0 + (j1 - j0) // 4 * 4
+        for j in range(j0, j4, 4):
+            ra, rb, rc, rd = b_t[j], b_t[j + 1], b_t[j + 2], b_t[j + 3]
+            for s in range(ns):
+                bv = best[s]
+                bi = ties_t[w, s]
+                better = ra[s] > bv
+                bv = ra[s] if better else bv
+                bi = j if better else bi
+                better = rb[s] > bv
+                bv = rb[s] if better else bv
+                bi = j + 1 if better else bi
+                better = rc[s] > bv
+                bv = rc[s] if better else bv
+                bi = j + 2 if better else bi
+                better = rd[s] > bv
+                bv = rd[s] if better else bv
+                bi = j + 3 if better else bi
+                best[s] = bv
+                ties_t[w, s] = bi
+        for j in range(j4, j1):
             for s in range(ns):
                 v = b_t[j, s]
                 better = v > best[s]
