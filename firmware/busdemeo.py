@@ -179,7 +179,7 @@ def _call_kernel(wl, refl, err, has_err, plan, model, tmpl_sr, inv_var, k_min_de
         model.eigenvectors, model.data_mean, model.template_mean, model.template_sigma,
         inv_var, tmpl_sr, *thermal_model(model.grid_um),
         float(k_min_depth), MAX_EDGE_STEPS, MAX_GAP_UM, MIN_POINTS, all_chi2,
-        with_bands, *(band_args(wl) if with_bands else _NO_BANDS), n_chunks_for(refl.shape[0]),
+        *(band_args(wl) if with_bands else _NO_BANDS), n_chunks_for(refl.shape[0]),
         *out,
     )  # fmt: skip
     return out

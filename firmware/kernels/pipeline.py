@@ -56,8 +56,9 @@ def _one_spectrum(i, o, wavelength_um, row, count, error, has_err, grid, half_wi
                   tmpl_sr, th_table, th_temps, th_index, th_gram, k_min_depth, max_edge_steps,
                   max_gap_um, min_points, erow, r41, e41, fine, rprime, coef, c2, det, cls,
                   wflag, slope, pc, chi2, feats, status, edge, indet, cov, thermal):  # fmt: skip
-    """The per-spectrum path for input row i (`row`: float64, NaN = missing, `count` valid),
-    written to output row o."""
+    """The per-spectrum path for row i (`row`: float64, NaN = missing, `count` valid): class,
+    w, slope, pc and status go to row i, the report (χ², features, flags, coverage, thermal)
+    to row o of its arrays (i, or 0 of one-row scratch in the classes-only mode)."""
     g = grid.shape[0]
     nb = row.shape[0]
     first, last, gap, _count = coverage_one(wavelength_um, row, grid[0], grid[g - 1])
@@ -69,7 +70,7 @@ def _one_spectrum(i, o, wavelength_um, row, count, error, has_err, grid, half_wi
     if feats[o, FK, 3] == 1.0 and feats[o, FK, 0] < k_min_depth:
         feats[o, FK, 3] = 0.0
     if count < min_points:
-        status[o] = TOO_FEW
+        status[i] = TOO_FEW
         return
     _resample_binned_one(wavelength_um, row, grid, half_width_um, r41)
     if has_err:
@@ -81,19 +82,19 @@ def _one_spectrum(i, o, wavelength_um, row, count, error, has_err, grid, half_wi
         det[f] = feats[o, f, 3]
     c, w, s, st, filled, ind, ex, tk = classify_one(
         r41, e41, has_err, det, grid, eig, mean, tmpl_mean, tmpl_sigma, tmpl_inv_var, tmpl_sr,
-        max_edge_steps, th_table, th_temps, th_index, th_gram, rprime, pc[o], c2,
+        max_edge_steps, th_table, th_temps, th_index, th_gram, rprime, pc[i], c2,
     )  # fmt: skip
     if st == OK and gap > max_gap_um:
         st = GAP
-    status[o] = st
+    status[i] = st
     if st != OK:
         for k in range(pc.shape[1]):
-            pc[o, k] = np.nan
-        slope[o] = np.nan
+            pc[i, k] = np.nan
+        slope[i] = np.nan
         return
-    cls[o] = c
-    wflag[o] = w
-    slope[o] = s
+    cls[i] = c
+    wflag[i] = w
+    slope[i] = s
     edge[o] = filled > 0
     indet[o] = ind
     thermal[o, 0] = ex
@@ -154,7 +155,7 @@ def init_rows(r0, r1, cls, wflag, slope, pc, status):
         slope[r] = np.nan
         for k in range(pc.shape[1]):
             pc[r, k] = np.nan
-        status[r] = 0
+        status[r] = OK
 
 
 @njit_leaf
@@ -177,7 +178,7 @@ def bus_demeo_pipeline(
     f_starts, f_lengths, f_pinv, f_vander, f_grams, f_mid, f_half, f_centre, f_tol,
     eig, mean, tmpl_mean, tmpl_sigma, tmpl_inv_var, tmpl_sr, th_table, th_temps, th_index, th_gram,
     k_min_depth, max_edge_steps, max_gap_um, min_points, all_chi2,
-    with_bands, b_grid, b_half_width_um, band_taps, band_w, tie_j, search_j, search_lo, search_hi,
+    b_grid, b_half_width_um, band_taps, band_w, tie_j, search_j, search_lo, search_hi,
     pinv1, pinv2, n_chunks,
     cls, wflag, slope, pc, chi2, feats, status, edge, indet, cov, thermal, b_out, b_status,
 ):  # fmt: skip
@@ -197,10 +198,11 @@ def bus_demeo_pipeline(
     = no tail); the classes-only mode passes chi2 … thermal with no rows and gets only
     class, w, slope, pc and status.
 
-    With `with_bands` the same pass also measures Band I/II (`firmware.kernels.bands`, no
-    Monte-Carlo) on the band grid `b_grid` (taps `band_taps, band_w`; `tie_j, search_j` from
-    `band_indices`) into b_out (N, N_OUT) and b_status (N, 2). The band stage shares the row
-    reads and the transposed block.
+    When b_out has a row per spectrum the same pass also measures Band I/II
+    (`firmware.kernels.bands`, no Monte-Carlo) on the band grid `b_grid` (taps `band_taps,
+    band_w`; `tie_j, search_j` from `band_indices`) into b_out (N, N_OUT) and b_status (N, 2);
+    the band stage shares the row reads and the transposed block. Without (0 rows), the band
+    arguments are unused.
     """
     n = reflectance.shape[0]
     nb = reflectance.shape[1]
@@ -209,15 +211,16 @@ def bus_demeo_pipeline(
     nf = f_starts.shape[0]
     ntm = tmpl_mean.shape[0]
     npc = eig.shape[0]
-    # The outputs come from the caller (numpy allocates them; for large arrays it asks the
-    # kernel for transparent huge pages, numba's runtime does not: a 4 kB page fault per
-    # 4 kB of output cost ~10 % of the survey). They are initialised chunk by chunk inside
-    # the parallel loop, so their first touch runs on every thread.
-    # Without the report (`chi2` has no rows: the classes-only mode), the template χ², the
-    # features, coverage, thermal and flag outputs are not kept: the per-spectrum path
-    # writes them to one-row scratch (`o1_*`) and the block path skips them.
+    # The outputs come from the caller: numpy allocates them and, for large arrays, asks the
+    # kernel for transparent huge pages (numba's runtime allocator does not). They are
+    # initialised chunk by chunk inside the parallel loop, so their first touch runs on every
+    # thread. Which outputs exist says what to compute:
+    # - the report (χ², features, flags, coverage, thermal) only when chi2 has a row per
+    #   spectrum; the classes-only mode passes them with no rows: the block path skips them
+    #   and the per-spectrum path writes them to one-row scratch (`scratch_*`, row 0);
+    # - the Band I/II analysis only when b_out has a row per spectrum.
     report = chi2.shape[0] == n
-    with_bands = with_bands and b_out.shape[0] == n
+    with_bands = b_out.shape[0] == n
     gb = b_grid.shape[0]
     n_coef = max(pinv1.shape[0], pinv2.shape[0])
     chunk = (n + n_chunks - 1) // n_chunks
@@ -258,17 +261,13 @@ def bus_demeo_pipeline(
         bcoef = np.empty(n_coef)
         best = np.empty(BLOCK)
         ties_t = np.empty((3, BLOCK), np.int64)
-        o1_cls = np.empty(1, np.int64)
-        o1_w = np.empty(1, np.bool_)
-        o1_slope = np.empty(1)
-        o1_pc = np.empty((1, npc))
-        o1_chi2 = np.empty((1, ntm), np.float32)
-        o1_feats = np.empty((1, nf, 4))
-        o1_status = np.empty(1, np.int64)
-        o1_edge = np.empty(1, np.bool_)
-        o1_indet = np.empty(1, np.bool_)
-        o1_cov = np.empty((1, 2))
-        o1_thermal = np.empty((1, 2))
+        # where the per-spectrum path writes the report: the outputs, or one-row scratch
+        r_chi2 = chi2 if report else np.empty((1, ntm), np.float32)
+        r_feats = feats if report else np.empty((1, nf, 4))
+        r_edge = edge if report else np.empty(1, np.bool_)
+        r_indet = indet if report else np.empty(1, np.bool_)
+        r_cov = cov if report else np.empty((1, 2))
+        r_thermal = thermal if report else np.empty((1, 2))
         i = ch * chunk
         end = min(n, (ch + 1) * chunk)
         init_rows(i, end, cls, wflag, slope, pc, status)
@@ -290,34 +289,16 @@ def bus_demeo_pipeline(
                     ns += 1
                 else:
                     count = _load_row(reflectance, i, row)
-                    if report:
-                        _one_spectrum(
-                            i, i, wavelength_um, row, count, error, has_err, grid, half_width_um,
-                            fine_grid, fine_half_width_um, f_starts, f_lengths, f_pinv, f_vander,
-                            f_mid, f_half, f_centre, f_tol, eig, mean, tmpl_mean, tmpl_sigma,
-                            tmpl_inv_var, tmpl_sr, th_table, th_temps, th_index, th_gram,
-                            k_min_depth, max_edge_steps, max_gap_um, min_points, erow, r41, e41,
-                            fine, rprime, coef, c2, det, cls, wflag, slope, pc, chi2, feats,
-                            status, edge, indet, cov, thermal,
-                        )  # fmt: skip
-                    else:
-                        init_rows(0, 1, o1_cls, o1_w, o1_slope, o1_pc, o1_status)
-                        init_report_rows(0, 1, o1_chi2, o1_edge, o1_indet, o1_thermal)
-                        _one_spectrum(
-                            i, 0, wavelength_um, row, count, error, has_err, grid, half_width_um,
-                            fine_grid, fine_half_width_um, f_starts, f_lengths, f_pinv, f_vander,
-                            f_mid, f_half, f_centre, f_tol, eig, mean, tmpl_mean, tmpl_sigma,
-                            tmpl_inv_var, tmpl_sr, th_table, th_temps, th_index, th_gram,
-                            k_min_depth, max_edge_steps, max_gap_um, min_points, erow, r41, e41,
-                            fine, rprime, coef, c2, det, o1_cls, o1_w, o1_slope, o1_pc, o1_chi2,
-                            o1_feats, o1_status, o1_edge, o1_indet, o1_cov, o1_thermal,
-                        )  # fmt: skip
-                        cls[i] = o1_cls[0]
-                        wflag[i] = o1_w[0]
-                        slope[i] = o1_slope[0]
-                        status[i] = o1_status[0]
-                        for k in range(npc):
-                            pc[i, k] = o1_pc[0, k]
+                    r_row = i if report else 0  # the report's row (numba: not inside the call)
+                    _one_spectrum(
+                        i, r_row, wavelength_um, row, count, error, has_err, grid,
+                        half_width_um, fine_grid, fine_half_width_um, f_starts, f_lengths,
+                        f_pinv, f_vander, f_mid, f_half, f_centre, f_tol, eig, mean, tmpl_mean,
+                        tmpl_sigma, tmpl_inv_var, tmpl_sr, th_table, th_temps, th_index,
+                        th_gram, k_min_depth, max_edge_steps, max_gap_um, min_points, erow, r41,
+                        e41, fine, rprime, coef, c2, det, cls, wflag, slope, pc, r_chi2,
+                        r_feats, status, r_edge, r_indet, r_cov, r_thermal,
+                    )  # fmt: skip
                     if with_bands:
                         _resample_binned_one(wavelength_um, row, b_grid, b_half_width_um, rb)
                         bands_one(b_grid, rb, tie_j, search_j, search_lo, search_hi, pinv1,
