@@ -30,7 +30,7 @@ import numpy as np
 
 from firmware._jit import njit_leaf
 from firmware.kernels.band_bottom import SMOOTH_POINTS, smoothed_min
-from firmware.kernels.polymin import coarse_min, cubic_min_s, newton_polish, poly_eval
+from firmware.kernels.polymin import coarse_min, cubic_min_s, keep_lower, newton_polish
 
 # The band grid: 0.01 µm steps, samples averaged within ±0.005 µm (finer than any band
 # parameter we report: Band I of the H/L/LL chondrites differ by 0.01–0.05 µm, and the
@@ -124,12 +124,8 @@ def poly_min(c):
     step = 2.0 / (N_COARSE - 1)
     tbest, best = coarse_min(c, 1, N_COARSE - 2, step, 0.0)  # interior points only
     tbest, best = newton_polish(c, tbest, best, step, NEWTON_STEPS)
-    for t in (-1.0, 1.0):
-        v = poly_eval(c, t)
-        if v < best:
-            best = v
-            tbest = t
-    return tbest, best
+    tbest, best = keep_lower(c, -1.0, tbest, best)
+    return keep_lower(c, 1.0, tbest, best)
 
 
 @njit_leaf

@@ -25,17 +25,23 @@ def poly_eval(c, t):
 
 
 @njit_leaf
+def keep_lower(c, t, tbest, best):
+    """(t, p(t)) when p(t) < best, else (tbest, best): the strict test keeps the earlier of
+    two equal values, and a NaN p(t) never wins."""
+    v = poly_eval(c, t)
+    if v < best:
+        return t, v
+    return tbest, best
+
+
+@njit_leaf
 def coarse_min(c, k_first, k_last, step, t_start):
     """Lowest of p(−1 + k·step) for k_first ≤ k ≤ k_last: (t, p(t)); (t_start, inf) when
     no value is finite and below inf."""
     best = np.inf
     tbest = t_start
     for k in range(k_first, k_last + 1):
-        t = -1.0 + k * step
-        v = poly_eval(c, t)
-        if v < best:
-            best = v
-            tbest = t
+        tbest, best = keep_lower(c, -1.0 + k * step, tbest, best)
     return tbest, best
 
 
@@ -56,10 +62,7 @@ def newton_polish(c, tbest, best, step, n_steps):
         if d2 <= 0.0:
             break
         t = min(hi, max(lo, t - d1 / d2))
-        v = poly_eval(c, t)
-        if v < best:
-            best = v
-            tbest = t
+        tbest, best = keep_lower(c, t, tbest, best)
     return tbest, best
 
 
