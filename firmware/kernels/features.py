@@ -266,42 +266,19 @@ def features_block(fine_t, ns, win_ok, starts, lengths, pinv, vander, grams, mid
                 q += cm * (gram[m, 0] * c0[s] + gram[m, 1] * c1[s] + gram[m, 2] * c2[s]
                            + gram[m, 3] * c3[s] + gram[m, 4] * c4[s])  # fmt: skip
             v0[s] = q
-        # minimum of the fitted polynomial: coarse scan, then Newton on p′ = 0 (_poly_min)
-        for s in range(ns):
-            best[s] = np.inf
-            tbest[s] = -1.0
-        # (written with selects, not branches, so that the loops over spectra vectorise;
-        # four coarse points per pass over the block: the coefficients, best and tbest are
-        # loaded and stored once per four points — same points, same order, same values)
-        k4 = N_COARSE - N_COARSE % 4
-        for k in range(0, k4, 4):
-            ta = -1.0 + k * step
-            tb = -1.0 + (k + 1) * step
-            tc_ = -1.0 + (k + 2) * step
-            td = -1.0 + (k + 3) * step
-            for s in range(ns):
-                q0, q1, q2, q3, q4 = c0[s], c1[s], c2[s], c3[s], c4[s]
-                bv = best[s]
-                bt = tbest[s]
-                for t in (ta, tb, tc_, td):
-                    v = (((q4 * t + q3) * t + q2) * t + q1) * t + q0
-                    better = v < bv
-                    bv = v if better else bv
-                    bt = t if better else bt
-                best[s] = bv
-                tbest[s] = bt
-        for k in range(k4, N_COARSE):
-            t = -1.0 + k * step
-            for s in range(ns):
-                v = (((c4[s] * t + c3[s]) * t + c2[s]) * t + c1[s]) * t + c0[s]
-                better = v < best[s]
-                best[s] = v if better else best[s]
-                tbest[s] = t if better else tbest[s]
-        # the Newton steps of each spectrum in one pass (its values in registers)
+        # minimum of the fitted polynomial: coarse scan, then Newton on p′ = 0 (_poly_min),
+        # written with selects, not branches, so that the loop over spectra vectorises; each
+        # spectrum's coefficients and best point stay in registers throughout
         for s in range(ns):
             q0, q1, q2, q3, q4 = c0[s], c1[s], c2[s], c3[s], c4[s]
-            bv = best[s]
-            bt = tbest[s]
+            bv = np.inf
+            bt = -1.0
+            for k in range(N_COARSE):
+                t = -1.0 + k * step
+                v = (((q4 * t + q3) * t + q2) * t + q1) * t + q0
+                better = v < bv
+                bv = v if better else bv
+                bt = t if better else bt
             t = bt
             t_c = bt
             act = -1.0 < bt < 1.0
