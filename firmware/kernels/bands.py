@@ -129,6 +129,16 @@ def poly_min(c):
 
 
 @njit_leaf
+def _window_start(centre_j, first, last, w):
+    """Start index of the fit window of w points centred at centre_j, moved inside
+    [first, last] (which must hold ≥ w points).
+
+    The outer max(…, 0) is a no-op (first ≥ 0) that lets LLVM see the start ≥ 0 and drop
+    numba's negative-index wraparound from cr[s + j]: with it, the loop loaded cr by gathers."""
+    return max(min(max(centre_j - (w - 1) // 2, first), last - w + 1), 0)
+
+
+@njit_leaf
 def _fit_min(cr, centre_j, first, last, pinv, coef):
     """Fit the polynomial to cr on the window of 2m+1 grid points centred at centre_j, moved
     inside [first, last] if needed, and find its minimum over the window. Returns (window
@@ -139,9 +149,7 @@ def _fit_min(cr, centre_j, first, last, pinv, coef):
     m = (w - 1) // 2
     if last - first + 1 < w:
         return -1, -1, 0.0, 0.0
-    # max(…, 0) is a no-op (first ≥ 0) that lets LLVM see s ≥ 0 and drop numba's
-    # negative-index wraparound from cr[s + j]: with it, the loop loaded cr by gathers
-    s = max(min(max(centre_j - m, first), last - w + 1), 0)
+    s = _window_start(centre_j, first, last, w)
     if pinv.shape[0] == 4:
         a0 = a1 = a2 = a3 = 0.0
         for j in range(w):
@@ -193,7 +201,7 @@ def _cr_range(cr, r, x, ra, xa, slope, centre_j, lo, hi, m, e0, e1):
     w = 2 * m + 1
     if hi - lo + 1 < w:
         return e0, e1
-    s = max(min(max(centre_j - m, lo), hi - w + 1), 0)  # ≥ 0 anyway: see _fit_min
+    s = _window_start(centre_j, lo, hi, w)
     _divide_by_line(cr, r, x, ra, xa, slope, s, e0)
     _divide_by_line(cr, r, x, ra, xa, slope, e1 + 1, s + w)
     return min(e0, s), max(e1, s + w - 1)
@@ -243,7 +251,9 @@ def _band(x, r, a, b, first, last, search_lo, search_hi, j_lo, j_hi, pinv, cr, c
     # re-centre the window on the fitted minimum and refit, until it stays put
     for _ in range(RECENTRE_STEPS):
         j2 = cj + int(np.floor(t * m + 0.5))
-        if j2 == cj:
+        # a window that stays put, or is held where it is by the end of the valid span
+        # (bands walking off the grid's red end), would be refitted for nothing
+        if j2 == cj or _window_start(j2, lo, hi, 2 * m + 1) + m == cj:
             break
         e0, e1 = _cr_range(cr, r, x, ra, xa, slope, j2, lo, hi, m, e0, e1)
         s2, cj2, t2, v2 = _fit_min(cr, j2, lo, hi, pinv, coef)
