@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import math
 import os
+import time
+from pathlib import Path
 
 import numba
 import pytest
+
+# A benchmark during which the hypervisor took more than this share of the machine's CPU
+# (steal time) is marked in the summary: on a shared 2-vCPU VM a 2-thread call then waits
+# for its second vCPU and its wall time says more about the neighbours than about the code.
+STEAL_MARK_SHARE = 0.05
 
 
 def record(benchmark, impl: str, n_spectra: int, n_bands: int, **extra) -> None:
@@ -36,6 +44,39 @@ def numba_impl(request):
     numba.set_num_threads(1 if request.param == "numba-1t" else numba.config.NUMBA_NUM_THREADS)
     yield request.param
     numba.set_num_threads(previous)
+
+
+def steal_seconds(proc_stat: str, ticks_per_s: float) -> float:
+    """CPU seconds the hypervisor took from this machine's vCPUs (summed) since boot: the
+    8th value of the `cpu` line of /proc/stat (user nice system idle iowait irq softirq
+    steal ...), in USER_HZ ticks. NaN when the line or the field is missing."""
+    for line in proc_stat.splitlines():
+        fields = line.split()
+        if fields and fields[0] == "cpu":
+            return int(fields[8]) / ticks_per_s if len(fields) > 8 else math.nan
+    return math.nan
+
+
+def _steal_now() -> float:
+    try:
+        return steal_seconds(Path("/proc/stat").read_text(), os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError):
+        return math.nan
+
+
+@pytest.fixture(autouse=True)
+def _steal_meter(request):
+    """Record in each benchmark's extra_info the share of the machine's CPU the hypervisor
+    took while the test ran (`steal_share`: steal seconds ÷ (wall seconds × cores)); the
+    summary marks the results measured under steal (STEAL_MARK_SHARE)."""
+    s0, t0 = _steal_now(), time.perf_counter()
+    yield
+    bench = request.node.funcargs.get("benchmark")
+    wall = time.perf_counter() - t0
+    if bench is not None and wall > 0:
+        share = (_steal_now() - s0) / (wall * (os.cpu_count() or 1))
+        if not math.isnan(share):
+            bench.extra_info["steal_share"] = round(share, 4)
 
 
 _LOAD_AT_START = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")

@@ -20,6 +20,8 @@ from pathlib import Path
 import numba
 import numpy as np
 
+from benchmarks.conftest import STEAL_MARK_SHARE
+
 SKIP = ("floor", "peers", "jit", "memory", "scaling", "cube")
 SURVEY, STAGE, BDM = "survey:", "bus-demeo stage:", "bus-demeo:"
 
@@ -98,15 +100,25 @@ def summarise(paths: list[Path] | Path) -> str:
         vs_np = f"{t_np / best:.1f}{mark}" if t_np and best else ""
         scal = f"{t1 / t2:.2f}" if t1 and t2 else ""
         fl = f"{best / floor[n]:.1f}" if best and n in floor else ""
+        s1, s2 = _steal_mark(extra, group, "numba-1t", n), _steal_mark(extra, group, "numba", n)
         out.append(f"| {group} | {n:,} | {_rate(n / t_np if t_np else None)}{mark} | "
-                   f"{_rate(n / t1 if t1 else None)} | {_rate(n / t2 if t2 else None)} | {vs_np} | "
-                   f"{scal} | {fl} |")  # fmt: skip
+                   f"{_rate(n / t1 if t1 else None)}{s1} | {_rate(n / t2 if t2 else None)}{s2} | "
+                   f"{vs_np} | {scal} | {fl} |")  # fmt: skip
     out += ["", "† numpy not run at this N (too slow): its time per spectrum at the largest N it "
-            "ran at. × read floor: time ÷ the time to read the input once (same run).", ""]  # fmt: skip
+            "ran at. × read floor: time ÷ the time to read the input once (same run).",
+            f"‡ measured while the hypervisor took ≥ {STEAL_MARK_SHARE:.0%} of the machine's CPU "
+            "(steal time, /proc/stat; the share follows): a multi-thread time is then inflated, "
+            "re-run that benchmark alone (`pytest benchmarks/ -k ...`).", ""]  # fmt: skip
     out += _targets(times, extra, floor)
     out += _peers(times)
     out += _system(times, extra)
     return "\n".join(out)
+
+
+def _steal_mark(extra, group, impl, n) -> str:
+    """'‡ 12 %' when the result was measured under steal (see `conftest._steal_meter`)."""
+    share = extra.get((group, impl, n), {}).get("steal_share")
+    return f" ‡ {share:.0%}" if share is not None and share >= STEAL_MARK_SHARE else ""
 
 
 def _largest(times, prefix, impl="numba"):
@@ -123,8 +135,8 @@ def _targets(times, extra, floor):
     group, n, impls = _largest(times, SURVEY)
     if impls:
         rate = n / impls["numba"]
-        out.append(f"| Bus-DeMeo + bands (fused) ≥ 1 M spectra/s, all threads | {_rate(rate)} at N={n:,} | "
-                   f"{'yes' if rate >= 1e6 else 'no'} |")  # fmt: skip
+        out.append(f"| Bus-DeMeo + bands (fused) ≥ 1 M spectra/s, all threads | {_rate(rate)} at N={n:,}"
+                   f"{_steal_mark(extra, group, 'numba', n)} | {'yes' if rate >= 1e6 else 'no'} |")  # fmt: skip
         t_np, mark = _numpy_time(times, group, n)
         if t_np:
             r = t_np / impls["numba"]
