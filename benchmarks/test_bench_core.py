@@ -91,6 +91,18 @@ def test_bus_demeo_stage_numba(benchmark, n, numba_impl):
 
 
 @pytest.mark.parametrize("n", SIZES)
+def test_bus_demeo_stage_reused_outputs(benchmark, n, numba_impl):
+    """The same stage writing into the arrays of the previous call (`out=`): a survey
+    streamed in chunks, without fresh output pages to map and zero at every call."""
+    benchmark.group = "bus-demeo stage, outputs reused (out=): raw spectra → class only"
+    axis, x, _ = make_inputs(n)
+    previous = busdemeo.classify_classes(axis, x)
+    result = run(benchmark, lambda: busdemeo.classify_classes(axis, x, out=previous), n)
+    record(benchmark, numba_impl, n, x.shape[1])
+    assert result.class_index is previous.class_index and (result.status == 0).mean() > 0.99
+
+
+@pytest.mark.parametrize("n", SIZES)
 def test_bus_demeo_stage_numpy(benchmark, n):
     _numpy_ok(n)
     benchmark.group = "bus-demeo stage: raw spectra → class only"

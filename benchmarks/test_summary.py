@@ -81,3 +81,14 @@ def test_steal_seconds_reads_the_cpu_line():
 @pytest.mark.parametrize("text", ["", "cpu0 1 2 3 4 5 6 7 8\n", "cpu  1 2 3 4 5 6 7\n"])
 def test_steal_seconds_is_nan_without_the_field(text):
     assert math.isnan(steal_seconds(text, 100))
+
+
+def test_a_reused_outputs_group_is_compared_with_its_pipelines_twin(results):
+    data = json.loads(results.read_text())
+    data["benchmarks"].append(_bench("survey, outputs reused (out=): raw → class + bands", "numba", 0.5))
+    results.write_text(json.dumps(data))
+    text = summarise(results)
+    row = next(line for line in text.splitlines() if line.startswith("| survey, outputs reused"))
+    assert [c.strip() for c in row.strip("|").split("|")][2:6] == ["25.0 k/s", "–", "2.00 M/s", "80.0"]
+    assert "| … outputs reused (out=) ≥ 1 M spectra/s, all threads | 2.00 M/s at N=1,000,000 | yes |" in text
+    assert "| … and ≥ 40 × its numpy twin | 80.0× | yes |" in text

@@ -196,16 +196,19 @@ def fused_band_args(wl: np.ndarray) -> tuple:
     return args[:2] + args[4:]  # no resampling plan: the fused kernel uses the taps
 
 
-def survey_batch(wavelength_um, reflectance, error=None):
+def survey_batch(wavelength_um, reflectance, error=None, *, out=None):
     """Bus-DeMeo classes and Band I/II parameters of (N, B) spectra on one axis, in one pass.
 
     The survey pipeline: `firmware.busdemeo.classify_batch` and `analyse_batch(n_mc=0)` fused
     into one kernel that reads each row once (the same values as the two calls). `error` (N, B)
     1σ is used by the Bus-DeMeo template χ² only (no Monte-Carlo σ here). Returns
-    (`BatchResult`, `BandBatch`)."""
+    (`BatchResult`, `BandBatch`). `out`: the result of an earlier `survey_batch` on as many
+    spectra, overwritten and returned (copy what you keep): a survey streamed in chunks reuses
+    one set of output arrays (~400 B per spectrum) instead of fresh pages every chunk."""
     from firmware import busdemeo
 
-    out = busdemeo.run_pipeline(wavelength_um, reflectance, error, band_args=fused_band_args)
+    out = busdemeo.run_pipeline(wavelength_um, reflectance, error, band_args=fused_band_args,
+                                out=out)  # fmt: skip
     bd = busdemeo.batch_result(out)
     values, status = out[11], out[12]
     n = values.shape[0]

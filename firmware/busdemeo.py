@@ -15,7 +15,7 @@ elsewhere (the board's fixed-point classifier).
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numba
@@ -41,7 +41,12 @@ from firmware.kernels.features import (
     feature_grams,
     feature_model,
 )
-from firmware.kernels.pipeline import bus_demeo_pipeline, coverage_one, pipeline_outputs
+from firmware.kernels.pipeline import (
+    bus_demeo_pipeline,
+    coverage_one,
+    output_layout,
+    pipeline_outputs,
+)
 from firmware.kernels.resample import resample_taps
 from firmware.kernels.thermal import thermal_model
 from firmware.taxonomy import CLASS_NAMES, DEMEO_GRID_UM, load_demeo_model
@@ -150,11 +155,15 @@ _NO_BANDS = (np.empty(0), 0.0, np.empty((0, 2), np.int64), np.empty((0, 2)),
 
 
 def run_pipeline(wavelength_um, reflectance, error=None, *, k_min_depth: float = K_MIN_DEPTH,
-                 all_chi2: bool = True, band_args: tuple | None = None, report: bool = True):  # fmt: skip
+                 all_chi2: bool = True, band_args: tuple | None = None, report: bool = True,
+                 out=None):  # fmt: skip
     """Validate, then run the fused kernel (`firmware.kernels.pipeline.bus_demeo_pipeline`);
     returns its output tuple. `band_args` (from `firmware.bands.fused_band_args`) adds the
     Band I/II analysis to the same pass; `all_chi2=False, report=False` is the classes-only
-    mode (χ² only where the tree needs it; no χ², features, flags, coverage or thermal rows)."""
+    mode (χ² only where the tree needs it; no χ², features, flags, coverage or thermal rows).
+    `out`: a result of an earlier call in the same mode on as many spectra, whose arrays are
+    overwritten instead of allocating new ones (`previous_outputs`)."""
+    previous = previous_outputs(out)
     wl, refl, error = validate_batch(wavelength_um, reflectance, error)
     model, tmpl_sr, inv_var = _kernel_constants()
     has_err = error is not None
@@ -163,14 +172,49 @@ def run_pipeline(wavelength_um, reflectance, error=None, *, k_min_depth: float =
     with_bands = band_args is not None
     with threads_for(refl.shape[0]):
         return _call_kernel(wl, refl, err, has_err, plan, model, tmpl_sr, inv_var, k_min_depth,
-                            all_chi2, with_bands, band_args, report)  # fmt: skip
+                            all_chi2, with_bands, band_args, report, previous)  # fmt: skip
+
+
+_MODES = {(True, False): "classify_batch", (False, False): "classify_classes", (True, True): "survey_batch"}
+
+
+def previous_outputs(out) -> tuple | None:
+    """The kernel output arrays carried by `out`, the result of an earlier `classify_batch`,
+    `classify_classes` or `bands.survey_batch` call (None: allocate new ones)."""
+    if out is None:
+        return None
+    first = out[0] if isinstance(out, tuple) and out else out  # survey: (BatchResult, BandBatch)
+    arrays = getattr(first, "_outputs", None)
+    if arrays is None:
+        raise InputError(
+            f"out= must be the result of an earlier classify_batch, classify_classes or "
+            f"survey_batch call, got {type(out).__name__}: pass out=None to allocate new arrays"
+        )
+    return arrays
+
+
+def _outputs_for(n, n_pc, n_templates, n_features, report, with_bands, previous) -> tuple:
+    """New output arrays, or `previous` ones when they have exactly this call's layout."""
+    if previous is None:
+        return pipeline_outputs(n, n_pc, n_templates, n_features, report, with_bands)
+    layout = output_layout(n, n_pc, n_templates, n_features, report, with_bands)
+    have = tuple((a.shape, a.dtype) for a in previous)
+    writable = all(a.flags.writeable and a.flags.c_contiguous for a in previous)
+    if have != layout or not writable:
+        was = _MODES.get((previous[4].shape[0] > 0, previous[11].shape[0] > 0), "another call")
+        raise InputError(
+            f"out= holds the outputs of {was} on {previous[0].shape[0]} spectra; this call is "
+            f"{_MODES[(report, with_bands)]} on {n}: pass the result of the same function on as "
+            f"many spectra, or out=None"
+        )
+    return previous
 
 
 def _call_kernel(wl, refl, err, has_err, plan, model, tmpl_sr, inv_var, k_min_depth, all_chi2,
-                 with_bands, band_args, report=True):  # fmt: skip
+                 with_bands, band_args, report=True, previous=None):  # fmt: skip
     starts, lengths, pinv, vander, mid, half, centre, tol = feature_model()
-    out = pipeline_outputs(refl.shape[0], model.eigenvectors.shape[0],
-                           model.template_mean.shape[0], starts.shape[0], report, with_bands)  # fmt: skip
+    out = _outputs_for(refl.shape[0], model.eigenvectors.shape[0], model.template_mean.shape[0],
+                       starts.shape[0], report, with_bands, previous)  # fmt: skip
     bus_demeo_pipeline(
         wl, refl, err, has_err,
         model.grid_um, GRID_HALF_WIDTH_UM, FEATURE_GRID_UM, FEATURE_RESAMPLE_HALF_WIDTH_UM,
@@ -191,18 +235,23 @@ def batch_result(out) -> BatchResult:
     return BatchResult(
         class_index=cls, w=w, slope=slope, pc=pc, chi2=chi2, features=feats, status=status,
         tree_indeterminate=indet, edge_filled=edge, first_um=cov[:, 0], last_um=cov[:, 1],
-        thermal=thermal,
+        thermal=thermal, _outputs=out,
     )  # fmt: skip
 
 
-def classify_batch(wavelength_um, reflectance, error=None, *, k_min_depth: float = K_MIN_DEPTH) -> BatchResult:
+def classify_batch(wavelength_um, reflectance, error=None, *, k_min_depth: float = K_MIN_DEPTH,
+                   out: BatchResult | None = None) -> BatchResult:  # fmt: skip
     """Classify (N, B) spectra sharing the wavelength axis `wavelength_um` (B,) in µm.
 
     NaN or ≤ 0 reflectance = missing. `error` (N, B) 1σ, optional. float32 input is read as
     it is (no whole-array upcast); one fused kernel does every step. `k_min_depth`: the depth
     from which the tree counts a 0.9 µm band (validation only; keep the default).
+    `out`: the result of an earlier call on as many spectra, to be overwritten and returned
+    (its arrays change: copy what you keep). A survey streamed in chunks then reuses one set
+    of output arrays instead of having fresh pages zeroed and mapped for every chunk.
     """
-    return batch_result(run_pipeline(wavelength_um, reflectance, error, k_min_depth=k_min_depth))
+    return batch_result(run_pipeline(wavelength_um, reflectance, error, k_min_depth=k_min_depth,
+                                     out=out))  # fmt: skip
 
 
 @dataclass
@@ -214,18 +263,21 @@ class ClassBatch:
     status: np.ndarray  # (N,) int64, K.OK or a reason code
     slope: np.ndarray  # (N,) µm⁻¹
     pc: np.ndarray  # (N, 5)
+    _outputs: tuple | None = field(default=None, repr=False, compare=False)  # for out=
 
     def labels(self) -> list[str | None]:
         return [None if c < 0 else CLASS_NAMES[c] + ("w" if w else "") for c, w in zip(self.class_index, self.w, strict=True)]
 
 
-def classify_classes(wavelength_um, reflectance, error=None) -> ClassBatch:
+def classify_classes(wavelength_um, reflectance, error=None, *,
+                     out: ClassBatch | None = None) -> ClassBatch:  # fmt: skip
     """The Bus-DeMeo stage alone: (N, B) spectra → class, w, status, slope and PCs, the same
     values as `classify_batch`, without the template χ² of spectra whose tree branch does not
-    need them (only an indeterminate tree falls back on them). For surveys that want classes."""
-    out = run_pipeline(wavelength_um, reflectance, error, all_chi2=False, report=False)
-    cls, w, slope, pc, status = out[0], out[1], out[2], out[3], out[6]
-    return ClassBatch(cls, w, status, slope, pc)
+    need them (only an indeterminate tree falls back on them). For surveys that want classes.
+    `out`: as in `classify_batch` (a `classify_classes` result on as many spectra)."""
+    res = run_pipeline(wavelength_um, reflectance, error, all_chi2=False, report=False, out=out)
+    cls, w, slope, pc, status = res[0], res[1], res[2], res[3], res[6]
+    return ClassBatch(cls, w, status, slope, pc, _outputs=res)
 
 
 def classify_grid(r41, detected, error41=None) -> BatchResult:

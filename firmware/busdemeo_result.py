@@ -106,6 +106,8 @@ class BatchResult:
     # fitted temperature K (NaN = none); see firmware.kernels.thermal
     thermal: np.ndarray | None = None
     class_names: tuple[str, ...] = CLASS_NAMES
+    # the fused kernel's output arrays these fields view, for `out=` (None: not reusable)
+    _outputs: tuple | None = field(default=None, repr=False, compare=False)
 
     def __len__(self) -> int:
         return int(self.class_index.shape[0])

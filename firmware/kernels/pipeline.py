@@ -345,17 +345,24 @@ def bus_demeo_pipeline(
                         chi2[r, k] = chi2_t[k, s]
 
 
-def pipeline_outputs(n: int, n_pc: int, n_templates: int, n_features: int, report: bool = True,
-                     with_bands: bool = False) -> tuple:  # fmt: skip
-    """The output arrays of `bus_demeo_pipeline` for n spectra, allocated by numpy (see the
-    kernel: numpy gives large arrays transparent huge pages). Without `report` the χ²,
-    features, flags, coverage and thermal outputs have no rows; without `with_bands` the band
-    outputs have none."""
+def output_layout(n: int, n_pc: int, n_templates: int, n_features: int, report: bool = True,
+                  with_bands: bool = False) -> tuple:  # fmt: skip
+    """(shape, dtype) of each output of `bus_demeo_pipeline` for n spectra, in its argument
+    order. Without `report` the χ², features, flags, coverage and thermal outputs have no
+    rows; without `with_bands` the band outputs have none."""
     nr = n if report else 0
     nbo = n if with_bands else 0
+    f8, i8, b1 = np.dtype(np.float64), np.dtype(np.int64), np.dtype(np.bool_)
     return (
-        np.empty(n, np.int64), np.empty(n, np.bool_), np.empty(n), np.empty((n, n_pc)),
-        np.empty((nr, n_templates), np.float32), np.empty((nr, n_features, 4)),
-        np.empty(n, np.int64), np.empty(nr, np.bool_), np.empty(nr, np.bool_),
-        np.empty((nr, 2)), np.empty((nr, 2)), np.empty((nbo, N_OUT)), np.empty((nbo, 2), np.int64),
+        ((n,), i8), ((n,), b1), ((n,), f8), ((n, n_pc), f8), ((nr, n_templates), np.dtype(np.float32)),
+        ((nr, n_features, 4), f8), ((n,), i8), ((nr,), b1), ((nr,), b1), ((nr, 2), f8),
+        ((nr, 2), f8), ((nbo, N_OUT), f8), ((nbo, 2), i8),
     )  # fmt: skip
+
+
+def pipeline_outputs(n: int, n_pc: int, n_templates: int, n_features: int, report: bool = True,
+                     with_bands: bool = False) -> tuple:  # fmt: skip
+    """The output arrays of `bus_demeo_pipeline` for n spectra (`output_layout`), allocated by
+    numpy (see the kernel: numpy gives large arrays transparent huge pages)."""
+    layout = output_layout(n, n_pc, n_templates, n_features, report, with_bands)
+    return tuple(np.empty(shape, dtype) for shape, dtype in layout)
