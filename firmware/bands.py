@@ -202,8 +202,8 @@ def survey_batch(wavelength_um, reflectance, error=None, *, out=None):
     The survey pipeline: `firmware.busdemeo.classify_batch` and `analyse_batch(n_mc=0)` fused
     into one kernel that reads each row once (the same values as the two calls). `error` (N, B)
     1σ is used by the Bus-DeMeo template χ² only (no Monte-Carlo σ here). Returns
-    (`BatchResult`, `BandBatch`). `out`: the result of an earlier `survey_batch` on as many
-    spectra, overwritten and returned (copy what you keep): a survey streamed in chunks reuses
+    (`BatchResult`, `BandBatch`). `out`: the result of an earlier `survey_batch` on at least
+    as many spectra, overwritten and returned (copy what you keep): a survey streamed in chunks reuses
     one set of output arrays (~400 B per spectrum) instead of fresh pages every chunk."""
     from firmware import busdemeo
 

@@ -194,20 +194,24 @@ def previous_outputs(out) -> tuple | None:
 
 
 def _outputs_for(n, n_pc, n_templates, n_features, report, with_bands, previous) -> tuple:
-    """New output arrays, or `previous` ones when they have exactly this call's layout."""
+    """New output arrays, or views of the first n rows of `previous` ones: those of a call in
+    the same mode on at least n spectra (a survey's shorter last chunk reuses them too)."""
+    layout = output_layout(n, n_pc, n_templates, n_features, report, with_bands)
     if previous is None:
         return pipeline_outputs(n, n_pc, n_templates, n_features, report, with_bands)
-    layout = output_layout(n, n_pc, n_templates, n_features, report, with_bands)
-    have = tuple((a.shape, a.dtype) for a in previous)
-    writable = all(a.flags.writeable and a.flags.c_contiguous for a in previous)
-    if have != layout or not writable:
-        was = _MODES.get((previous[4].shape[0] > 0, previous[11].shape[0] > 0), "another call")
+    n_prev = previous[0].shape[0]
+    mode = (previous[4].shape[0] == n_prev, previous[11].shape[0] == n_prev) if n_prev else None
+    fits = mode == (report, with_bands) and n_prev >= n and all(
+        a.dtype == dtype and a.shape[1:] == shape[1:] and a.flags.writeable and a.flags.c_contiguous
+        for a, (shape, dtype) in zip(previous, layout, strict=True)
+    )  # fmt: skip
+    if not fits:
         raise InputError(
-            f"out= holds the outputs of {was} on {previous[0].shape[0]} spectra; this call is "
-            f"{_MODES[(report, with_bands)]} on {n}: pass the result of the same function on as "
-            f"many spectra, or out=None"
+            f"out= holds the outputs of {_MODES.get(mode, 'another call')} on {n_prev} spectra; "
+            f"this call is {_MODES[(report, with_bands)]} on {n}: pass the result of the same "
+            f"function on at least as many spectra, or out=None"
         )
-    return previous
+    return tuple(a[: shape[0]] for a, (shape, _dtype) in zip(previous, layout, strict=True))
 
 
 def _call_kernel(wl, refl, err, has_err, plan, model, tmpl_sr, inv_var, k_min_depth, all_chi2,
@@ -246,9 +250,10 @@ def classify_batch(wavelength_um, reflectance, error=None, *, k_min_depth: float
     NaN or ≤ 0 reflectance = missing. `error` (N, B) 1σ, optional. float32 input is read as
     it is (no whole-array upcast); one fused kernel does every step. `k_min_depth`: the depth
     from which the tree counts a 0.9 µm band (validation only; keep the default).
-    `out`: the result of an earlier call on as many spectra, to be overwritten and returned
-    (its arrays change: copy what you keep). A survey streamed in chunks then reuses one set
-    of output arrays instead of having fresh pages zeroed and mapped for every chunk.
+    `out`: the result of an earlier call on at least as many spectra, overwritten (its first N
+    rows) and returned (its arrays change: copy what you keep). A survey streamed in chunks
+    then reuses one set of output arrays instead of having fresh pages zeroed and mapped for
+    every chunk.
     """
     return batch_result(run_pipeline(wavelength_um, reflectance, error, k_min_depth=k_min_depth,
                                      out=out))  # fmt: skip
@@ -274,7 +279,7 @@ def classify_classes(wavelength_um, reflectance, error=None, *,
     """The Bus-DeMeo stage alone: (N, B) spectra → class, w, status, slope and PCs, the same
     values as `classify_batch`, without the template χ² of spectra whose tree branch does not
     need them (only an indeterminate tree falls back on them). For surveys that want classes.
-    `out`: as in `classify_batch` (a `classify_classes` result on as many spectra)."""
+    `out`: as in `classify_batch` (a `classify_classes` result on at least as many spectra)."""
     res = run_pipeline(wavelength_um, reflectance, error, all_chi2=False, report=False, out=out)
     cls, w, slope, pc, status = res[0], res[1], res[2], res[3], res[6]
     return ClassBatch(cls, w, status, slope, pc, _outputs=res)

@@ -1,4 +1,5 @@
-"""`out=`: a batch call writes into the arrays of an earlier result instead of new ones.
+"""`out=`: a batch call writes into the arrays of an earlier result instead of new ones (its
+first N rows when it was made for more spectra: a survey's shorter last chunk).
 
 The reused arrays must come back holding exactly what a fresh call returns — every entry
 rewritten, none left from the earlier call — and a result that does not fit is refused with
@@ -73,14 +74,31 @@ def test_out_is_rewritten_whole_and_equals_a_fresh_call(spectra, name):
             assert np.shares_memory(value, reused[key]), f"{key} was not written into out="
 
 
+@pytest.mark.parametrize("name", CALLS)
+def test_a_shorter_last_chunk_writes_the_first_rows_of_out(spectra, name):
+    axis, a, b = spectra
+    call = CALLS[name]
+    first = call(axis, a)
+    _poison(first)
+    last = call(axis, b[:37], out=first)
+    fresh = call(axis, b[:37])
+    got, want, reused = _arrays(last), _arrays(fresh), _arrays(first)
+    for key, value in want.items():
+        assert np.array_equal(got[key], value, equal_nan=True), key
+        if value.strides and 0 not in value.strides:
+            assert np.shares_memory(got[key], reused[key]), key
+    assert len(got["0.status"]) == 37
+
+
 def test_out_from_another_size_or_call_is_refused(spectra):
     axis, a, _ = spectra
     classes = busdemeo.classify_classes(axis, a)
     with pytest.raises(InputError, match=r"out= holds the outputs of classify_classes on 200 "
                        r"spectra; this call is classify_batch on 200"):  # fmt: skip
         busdemeo.classify_batch(axis, a, out=classes)
-    with pytest.raises(InputError, match=r"survey_batch on 199: pass the result of the same"):
-        bands.survey_batch(axis, a[:199], out=bands.survey_batch(axis, a))
+    with pytest.raises(InputError, match=r"survey_batch on 200: pass the result of the same "
+                       r"function on at least as many spectra, or out=None"):  # fmt: skip
+        bands.survey_batch(axis, a, out=bands.survey_batch(axis, a[:199]))
     with pytest.raises(InputError, match=r"out= must be the result of an earlier .* got dict"):
         busdemeo.classify_classes(axis, a, out={})
 
