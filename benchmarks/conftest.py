@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import math
 import os
+import resource
 import time
 from pathlib import Path
 
 import numba
 import pytest
 
-# A benchmark during which the hypervisor took more than this share of the machine's CPU
-# (steal time) is marked in the summary: on a shared 2-vCPU VM a 2-thread call then waits
-# for its second vCPU and its wall time says more about the neighbours than about the code.
+# A benchmark whose timed calls ran while the hypervisor took more than this share of the
+# machine's CPU (steal time) is marked in the summary: on a shared 2-vCPU VM a 2-thread call
+# then waits for its second vCPU, and its wall time says more about the neighbours than about
+# the code.
 STEAL_MARK_SHARE = 0.05
+# ... and one whose calls spent more than this share in the kernel (system time): mapping and
+# zeroing fresh output pages, which on this VM sometimes waits for the host to supply them
+# (a survey call at 10^6 then takes 0.35–0.45 s of system time instead of ~0.07 s).
+SYS_MARK_SHARE = 0.08
 
 
 def record(benchmark, impl: str, n_spectra: int, n_bands: int, **extra) -> None:
@@ -25,9 +31,14 @@ def record(benchmark, impl: str, n_spectra: int, n_bands: int, **extra) -> None:
 
 
 def run(benchmark, fn, n_spectra: int):
-    """Time fn with a round count that keeps large N affordable on 2 cores."""
+    """Time fn with a round count that keeps large N affordable on 2 cores; record in
+    extra_info the shares of the machine's CPU that went to steal and to the kernel during
+    the timed calls (`disturbance`)."""
     rounds = max(3, min(15, int(3e6 // max(n_spectra, 1))))
-    return benchmark.pedantic(fn, rounds=rounds, iterations=1, warmup_rounds=1)
+    before = _usage()
+    result = benchmark.pedantic(fn, rounds=rounds, iterations=1, warmup_rounds=1)
+    benchmark.extra_info.update(disturbance(before, _usage(), os.cpu_count() or 1))
+    return result
 
 
 def numpy_baseline_up_to(n: int, max_n: int, cost: str) -> None:
@@ -57,26 +68,23 @@ def steal_seconds(proc_stat: str, ticks_per_s: float) -> float:
     return math.nan
 
 
-def _steal_now() -> float:
+def _usage() -> tuple[float, float, float]:
+    """(wall s, steal s of the whole machine, system CPU s of this process) now."""
     try:
-        return steal_seconds(Path("/proc/stat").read_text(), os.sysconf("SC_CLK_TCK"))
+        steal = steal_seconds(Path("/proc/stat").read_text(), os.sysconf("SC_CLK_TCK"))
     except (OSError, ValueError):
-        return math.nan
+        steal = math.nan
+    return time.perf_counter(), steal, resource.getrusage(resource.RUSAGE_SELF).ru_stime
 
 
-@pytest.fixture(autouse=True)
-def _steal_meter(request):
-    """Record in each benchmark's extra_info the share of the machine's CPU the hypervisor
-    took while the test ran (`steal_share`: steal seconds ÷ (wall seconds × cores)); the
-    summary marks the results measured under steal (STEAL_MARK_SHARE)."""
-    s0, t0 = _steal_now(), time.perf_counter()
-    yield
-    bench = request.node.funcargs.get("benchmark")
-    wall = time.perf_counter() - t0
-    if bench is not None and wall > 0:
-        share = (_steal_now() - s0) / (wall * (os.cpu_count() or 1))
-        if not math.isnan(share):
-            bench.extra_info["steal_share"] = round(share, 4)
+def disturbance(before, after, cores: int) -> dict:
+    """{'steal_share', 'sys_share'}: steal and this process's system time between two
+    `_usage()` readings, each ÷ (wall × cores); a share that cannot be read is left out."""
+    span = (after[0] - before[0]) * cores
+    if span <= 0:
+        return {}
+    shares = {"steal_share": (after[1] - before[1]) / span, "sys_share": (after[2] - before[2]) / span}
+    return {k: round(v, 4) for k, v in shares.items() if not math.isnan(v)}
 
 
 _LOAD_AT_START = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")

@@ -20,7 +20,7 @@ from pathlib import Path
 import numba
 import numpy as np
 
-from benchmarks.conftest import STEAL_MARK_SHARE
+from benchmarks.conftest import STEAL_MARK_SHARE, SYS_MARK_SHARE
 
 SKIP = ("floor", "peers", "jit", "memory", "scaling", "cube")
 SURVEY, STAGE, BDM = "survey:", "bus-demeo stage:", "bus-demeo:"
@@ -119,9 +119,11 @@ def summarise(paths: list[Path] | Path) -> str:
                    f"{vs_np} | {scal} | {fl} |")  # fmt: skip
     out += ["", "† numpy not run at this N (too slow): its time per spectrum at the largest N it "
             "ran at. × read floor: time ÷ the time to read the input once (same run).",
-            f"‡ measured while the hypervisor took ≥ {STEAL_MARK_SHARE:.0%} of the machine's CPU "
-            "(steal time, /proc/stat; the share follows): a multi-thread time is then inflated, "
-            "re-run that benchmark alone (`pytest benchmarks/ -k ...`).", ""]  # fmt: skip
+            f"‡ timed while the hypervisor took ≥ {STEAL_MARK_SHARE:.0%} of the machine's CPU "
+            f"(steal time, /proc/stat), § while the calls spent ≥ {SYS_MARK_SHARE:.0%} of it in "
+            "the kernel (system time: fresh pages the host was slow to supply); the share "
+            "follows. Such a time is inflated: re-run that benchmark alone "
+            "(`pytest benchmarks/ -k ...`).", ""]  # fmt: skip
     out += _targets(times, extra, floor)
     out += _peers(times)
     out += _system(times, extra)
@@ -129,9 +131,12 @@ def summarise(paths: list[Path] | Path) -> str:
 
 
 def _steal_mark(extra, group, impl, n) -> str:
-    """'‡ 12 %' when the result was measured under steal (see `conftest._steal_meter`)."""
-    share = extra.get((group, impl, n), {}).get("steal_share")
-    return f" ‡ {share:.0%}" if share is not None and share >= STEAL_MARK_SHARE else ""
+    """' ‡ 12%' when the timed calls ran under steal, ' § 15%' when they spent that share in
+    the kernel (fresh pages; see `conftest.run`); both can apply."""
+    info = extra.get((group, impl, n), {})
+    steal, sys_ = info.get("steal_share"), info.get("sys_share")
+    mark = f" ‡ {steal:.0%}" if steal is not None and steal >= STEAL_MARK_SHARE else ""
+    return mark + (f" § {sys_:.0%}" if sys_ is not None and sys_ >= SYS_MARK_SHARE else "")
 
 
 def _largest(times, prefix, impl="numba"):

@@ -10,7 +10,7 @@ import math
 
 import pytest
 
-from benchmarks.conftest import STEAL_MARK_SHARE, steal_seconds
+from benchmarks.conftest import STEAL_MARK_SHARE, SYS_MARK_SHARE, disturbance, steal_seconds
 from benchmarks.summary import main, summarise
 
 SURVEY = "survey: raw → Bus-DeMeo class + Band I/II"
@@ -92,3 +92,18 @@ def test_a_reused_outputs_group_is_compared_with_its_pipelines_twin(results):
     assert [c.strip() for c in row.strip("|").split("|")][2:6] == ["25.0 k/s", "–", "2.00 M/s", "80.0"]
     assert "| … outputs reused (out=) ≥ 1 M spectra/s, all threads | 2.00 M/s at N=1,000,000 | yes |" in text
     assert "| … and ≥ 40 × its numpy twin | 80.0× | yes |" in text
+
+
+def test_system_time_is_marked_apart_from_steal(results):
+    data = json.loads(results.read_text())
+    data["benchmarks"][1]["extra_info"]["sys_share"] = SYS_MARK_SHARE + 0.07
+    results.write_text(json.dumps(data))
+    row = next(line for line in summarise(results).splitlines() if line.startswith(f"| {SURVEY}"))
+    assert [c.strip() for c in row.strip("|").split("|")][3:5] == ["500.0 k/s § 15%", "1.25 M/s ‡ 12%"]
+
+
+def test_disturbance_shares_of_the_machine():
+    # 2 s of wall on 2 cores: 0.4 s of steal is 10 %, 0.2 s of system time 5 %
+    assert disturbance((10.0, 100.0, 1.0), (12.0, 100.4, 1.2), 2) == {"steal_share": 0.1, "sys_share": 0.05}
+    assert disturbance((10.0, math.nan, 1.0), (12.0, math.nan, 1.2), 2) == {"sys_share": 0.05}
+    assert disturbance((10.0, 1.0, 1.0), (10.0, 1.0, 1.0), 2) == {}
