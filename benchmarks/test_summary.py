@@ -9,6 +9,8 @@ import json
 import math
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from benchmarks.conftest import STEAL_MARK_SHARE, SYS_MARK_SHARE, disturbance, steal_seconds
 from benchmarks.summary import main, summarise
@@ -107,3 +109,13 @@ def test_disturbance_shares_of_the_machine():
     assert disturbance((10.0, 100.0, 1.0), (12.0, 100.4, 1.2), 2) == {"steal_share": 0.1, "sys_share": 0.05}
     assert disturbance((10.0, math.nan, 1.0), (12.0, math.nan, 1.2), 2) == {"sys_share": 0.05}
     assert disturbance((10.0, 1.0, 1.0), (10.0, 1.0, 1.0), 2) == {}
+
+
+@given(st.text(alphabet=st.sampled_from("cpu 0123456789-x\n\t"), max_size=120))
+def test_steal_seconds_on_any_text_gives_a_number_or_a_value_error(text):
+    """The reader (`conftest._usage`) catches ValueError, so nothing else may escape."""
+    try:
+        value = steal_seconds(text, 100)
+    except ValueError:
+        return
+    assert isinstance(value, float)
