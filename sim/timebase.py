@@ -46,7 +46,10 @@ def parse_duration_ns(value: int | float | str) -> int:
     if isinstance(value, int | float):
         if value < 0 or value != value:
             raise ValueError(f"a duration must be ≥ 0, got {value!r}")
-        return round(value * NS_PER_S)
+        ns = value * NS_PER_S
+        if ns == float("inf"):  # inf itself, or seconds beyond ~1.8e299 (overflow in ns)
+            raise ValueError(f"a duration must be a finite number of seconds, got {value!r}")
+        return round(ns)
     if not isinstance(value, str):
         raise ValueError(f"a duration must be seconds or a string like '6 h', got {value!r}")
     parts = _PART.findall(value)
