@@ -196,9 +196,9 @@ def previous_outputs(out) -> tuple | None:
 def _outputs_for(n, n_pc, n_templates, n_features, report, with_bands, previous) -> tuple:
     """New output arrays, or views of the first n rows of `previous` ones: those of a call in
     the same mode on at least n spectra (a survey's shorter last chunk reuses them too)."""
-    layout = output_layout(n, n_pc, n_templates, n_features, report, with_bands)
     if previous is None:
         return pipeline_outputs(n, n_pc, n_templates, n_features, report, with_bands)
+    layout = output_layout(n, n_pc, n_templates, n_features, report, with_bands)
     n_prev = previous[0].shape[0]
     mode = (previous[4].shape[0] == n_prev, previous[11].shape[0] == n_prev) if n_prev else None
     fits = mode == (report, with_bands) and n_prev >= n and all(
