@@ -24,9 +24,10 @@ from benchmarks.conftest import STEAL_MARK_SHARE, SYS_MARK_SHARE
 
 SKIP = ("floor", "peers", "jit", "memory", "scaling", "cube")
 SURVEY, STAGE, BDM = "survey:", "bus-demeo stage:", "bus-demeo:"
-# the same pipelines writing into the previous call's arrays (`out=`); their numpy twin is
-# the one of the group before the comma (`_twin_group`)
-SURVEY_OUT, STAGE_OUT = "survey, outputs reused", "bus-demeo stage, outputs reused"
+# the same pipelines writing into the previous call's arrays (`out=`): group "<pipeline> +
+# REUSED ...", whose numpy twin is the one of group "<pipeline>: ..." (`_twin_group`)
+REUSED = ", outputs reused"
+SURVEY_OUT, STAGE_OUT = SURVEY[:-1] + REUSED, STAGE[:-1] + REUSED
 
 
 def _cpu() -> str:
@@ -61,9 +62,9 @@ def _load(data: dict):
 def _twin_group(times, group):
     """The group holding `group`'s numpy twin: itself, or for an 'outputs reused' group the
     group of the same pipeline ('survey, outputs reused …' → 'survey: …')."""
-    if ", outputs reused" not in group:
+    if REUSED not in group:
         return group
-    prefix = group.split(",")[0] + ":"
+    prefix = group.split(REUSED)[0] + ":"
     return next((g for g, _ in times if g.startswith(prefix)), group)
 
 
@@ -113,7 +114,7 @@ def summarise(paths: list[Path] | Path) -> str:
         vs_np = f"{t_np / best:.1f}{mark}" if t_np and best else ""
         scal = f"{t1 / t2:.2f}" if t1 and t2 else ""
         fl = f"{best / floor[n]:.1f}" if best and n in floor else ""
-        s1, s2 = _steal_mark(extra, group, "numba-1t", n), _steal_mark(extra, group, "numba", n)
+        s1, s2 = _disturbance_mark(extra, group, "numba-1t", n), _disturbance_mark(extra, group, "numba", n)
         out.append(f"| {group} | {n:,} | {_rate(n / t_np if t_np else None)}{mark} | "
                    f"{_rate(n / t1 if t1 else None)}{s1} | {_rate(n / t2 if t2 else None)}{s2} | "
                    f"{vs_np} | {scal} | {fl} |")  # fmt: skip
@@ -130,7 +131,7 @@ def summarise(paths: list[Path] | Path) -> str:
     return "\n".join(out)
 
 
-def _steal_mark(extra, group, impl, n) -> str:
+def _disturbance_mark(extra, group, impl, n) -> str:
     """' ‡ 12%' when the timed calls ran under steal, ' § 15%' when they spent that share in
     the kernel (fresh pages; see `conftest.run`); both can apply."""
     info = extra.get((group, impl, n), {})
@@ -156,7 +157,7 @@ def _targets(times, extra, floor):
             continue
         rate = n / impls["numba"]
         out.append(f"| {label} ≥ 1 M spectra/s, all threads | {_rate(rate)} at N={n:,}"
-                   f"{_steal_mark(extra, group, 'numba', n)} | {'yes' if rate >= 1e6 else 'no'} |")  # fmt: skip
+                   f"{_disturbance_mark(extra, group, 'numba', n)} | {'yes' if rate >= 1e6 else 'no'} |")  # fmt: skip
         t_np, mark = _numpy_time(times, group, n)
         if t_np:
             r = t_np / impls["numba"]
