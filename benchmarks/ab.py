@@ -28,12 +28,15 @@ PIPELINES = {  # name → the public call it times, on (axis µm, spectra)
 }
 
 
-def main(argv: list[str]) -> int:
+def prepared_call(argv: list[str]):
+    """(pipeline name, N, a warmed-up call of it on N benchmark spectra on one thread) from
+    `[survey|stage|report] [N]`; None (after saying why) for an unknown pipeline. Shared with
+    `benchmarks.perfmap`."""
     what = argv[0] if argv else "survey"
     n = int(float(argv[1])) if len(argv) > 1 else 200_000
     if what not in PIPELINES:
         print(f"unknown pipeline {what!r}: pick one of {', '.join(PIPELINES)}", file=sys.stderr)
-        return 2
+        return None
     axis, x, _ = make_inputs(n)
 
     def fn():
@@ -41,6 +44,14 @@ def main(argv: list[str]) -> int:
 
     numba.set_num_threads(1)
     fn()  # compile or load the cache, fault in the input
+    return what, n, fn
+
+
+def main(argv: list[str]) -> int:
+    prepared = prepared_call(argv)
+    if prepared is None:
+        return 2
+    what, n, fn = prepared
     times = []
     for _ in range(CALLS):
         t0 = time.perf_counter()

@@ -134,22 +134,17 @@ def write_perf_map(pid: int | None = None) -> Path:
 
 
 def main(argv: list[str]) -> int:
-    from benchmarks.ab import PIPELINES
-    from benchmarks.data import make_inputs
+    from benchmarks.ab import prepared_call
 
-    what = argv[0] if argv else "survey"
-    n = int(float(argv[1])) if len(argv) > 1 else 200_000
-    calls = int(argv[2]) if len(argv) > 2 else 30
-    if what not in PIPELINES:
-        print(f"unknown pipeline {what!r}: pick one of {', '.join(PIPELINES)}", file=sys.stderr)
+    prepared = prepared_call(argv[:2])  # the kernels are now in memory
+    if prepared is None:
         return 2
-    axis, x, _ = make_inputs(n)
-    numba.set_num_threads(1)
-    PIPELINES[what](axis, x)  # compile or load the cache: the kernels are now in memory
+    what, n, fn = prepared
+    calls = int(argv[2]) if len(argv) > 2 else 30
     path = write_perf_map()
     t0 = time.perf_counter()
     for _ in range(calls):
-        PIPELINES[what](axis, x)
+        fn()
     dt = (time.perf_counter() - t0) / calls / n * 1e9
     print(f"{what}: {calls} calls × {n} spectra on 1 thread, {dt:.0f} ns per spectrum; "
           f"symbols in {path}")  # fmt: skip
