@@ -203,8 +203,9 @@ def survey_batch(wavelength_um, reflectance, error=None, *, out=None):
     into one kernel that reads each row once (the same values as the two calls). `error` (N, B)
     1σ is used by the Bus-DeMeo template χ² only (no Monte-Carlo σ here). Returns
     (`BatchResult`, `BandBatch`). `out`: the result of an earlier `survey_batch` on at least
-    as many spectra, overwritten and returned (copy what you keep): a survey streamed in chunks reuses
-    one set of output arrays (~400 B per spectrum) instead of fresh pages every chunk."""
+    as many spectra, overwritten and returned (copy what you keep): a survey streamed in
+    chunks reuses one set of output arrays (~400 B per spectrum) instead of fresh pages every
+    chunk."""
     from firmware import busdemeo
 
     out = busdemeo.run_pipeline(wavelength_um, reflectance, error, band_args=fused_band_args,

@@ -161,8 +161,9 @@ def run_pipeline(wavelength_um, reflectance, error=None, *, k_min_depth: float =
     returns its output tuple. `band_args` (from `firmware.bands.fused_band_args`) adds the
     Band I/II analysis to the same pass; `all_chi2=False, report=False` is the classes-only
     mode (χ² only where the tree needs it; no χ², features, flags, coverage or thermal rows).
-    `out`: a result of an earlier call in the same mode on as many spectra, whose arrays are
-    overwritten instead of allocating new ones (`previous_outputs`)."""
+    `out`: a result of an earlier call in the same mode on at least as many spectra, whose
+    arrays (their first N rows) are overwritten instead of allocating new ones
+    (`previous_outputs`, `_outputs_for`)."""
     previous = previous_outputs(out)
     wl, refl, error = validate_batch(wavelength_um, reflectance, error)
     model, tmpl_sr, inv_var = _kernel_constants()
