@@ -114,6 +114,28 @@ def test_mixnorm_refuses_too_few_bins_and_uncovered_bins():
     assert out[3][0] == MX.NO_REFERENCE and np.isnan(out[0]).all()
 
 
+def test_mixnorm_gathered_sets_agree_with_rows_alone_when_references_are_excluded():
+    """`normalise` scores a set with ≥ GATHER_MIN_ROWS rows against its gathered covering
+    references and a rare row alone: the paths agree, also with references excluded (as in
+    leave-one-asteroid-out) and when no reference covers a set."""
+    axis, x = _edge_batch()
+    binned = np.vstack([_bins(axis, x)] * MX.GATHER_MIN_ROWS)  # every set is gathered
+    masks = M.reference_masks.copy()
+    masks[::2] = 0  # exclude every even-numbered reference
+    got = MX.normalise(binned, M, 5, MIN_BINS, ref_mask=masks)
+    alone = MX.normalise(binned, M, 5, MIN_BINS, ref_mask=masks, max_sets=0)
+    np.testing.assert_array_equal(got[2], alone[2])  # the same neighbours
+    np.testing.assert_array_equal(got[3], alone[3])
+    for a, b in zip(got[:2], alone[:2], strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, equal_nan=True)
+    ok = got[3] == MX.OK
+    assert ok.sum() == len(binned) - MX.GATHER_MIN_ROWS  # all but the all-NaN rows
+    assert np.all(got[2][ok] % 2 == 1)  # no excluded reference is used
+    flat = np.ones((3, N_BINS))
+    out = MX.normalise(flat, M, 5, 1, ref_mask=np.zeros_like(masks))
+    assert np.all(out[3] == MX.NO_REFERENCE) and np.isnan(out[0]).all()
+
+
 @lru_cache(maxsize=1)
 def _feature_cases():
     """54-feature rows: published samples (with/without pV, VIS-NIR and NIR-only) plus
