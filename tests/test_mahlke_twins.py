@@ -4,12 +4,14 @@ NIR-only), noisy, all-NaN, with and without albedo, float32 input."""
 
 from __future__ import annotations
 
+import dataclasses
 from functools import lru_cache
 
 import numpy as np
 import pytest
 
 from firmware import mahlke
+from firmware.kernels import mcfa
 from firmware.kernels import mixnorm as MX
 from firmware.kernels.mahlke_tree import tree_batch
 from firmware.kernels.mcfa import score
@@ -186,6 +188,21 @@ def test_per_row_constants_equal_the_precomputed_ones():
     np.testing.assert_allclose(tau1, tau, atol=1e-12, equal_nan=True)
     np.testing.assert_allclose(z1, z, atol=1e-12, equal_nan=True)
     np.testing.assert_allclose(loglik1, loglik, rtol=1e-12, equal_nan=True)
+
+
+def test_rows_share_the_batch_scratch_without_trace():
+    """`mcfa_batch` reuses its scratch for CHUNK rows in turn: scoring the rows in reverse
+    order (other neighbours in each chunk, a partial last chunk elsewhere) changes nothing."""
+    x, scored = _scored()
+    assert len(x) > mcfa.CHUNK
+    for got, want in zip(score(x[::-1], M), scored, strict=True):
+        np.testing.assert_array_equal(got[::-1], want)
+
+
+def test_score_refuses_a_model_with_another_number_of_factors():
+    x, _ = _scored()
+    with pytest.raises(ValueError, match="4 latent factors"):
+        score(x, dataclasses.replace(M, W=M.W[:, :3]))
 
 
 def test_latent_scores_equal_twin():
