@@ -13,7 +13,7 @@ import pytest
 from benchmarks.conftest import numpy_baseline_up_to, record, run
 from benchmarks.data import make_inputs, sizes
 from firmware import mahlke
-from firmware.kernels import mcfa, mixnorm
+from firmware.kernels import mahlke_bins, mcfa, mixnorm
 from firmware.kernels.mahlke_tree import tree_batch
 from firmware.mahlke_model import N_BINS, N_NEIGHBOURS, load_mahlke_model
 from firmware.mahlke_tree import load_tree
@@ -50,7 +50,7 @@ def test_mahlke_pipeline_numpy(benchmark, n):
 def _binned(n):
     axis, x, _ = make_inputs(n)
     m = load_mahlke_model()
-    return m, mixnorm.bin_spectra(axis, x, m.grid_um, m.half_width_um, mahlke.MAX_GAP_UM)
+    return m, mahlke_bins.bin_spectra(axis, x, m.grid_um, m.half_width_um, mahlke.MAX_GAP_UM)
 
 
 @pytest.mark.parametrize("n", SIZES)

@@ -24,6 +24,7 @@ import numpy as np
 from firmware.batch_input import validate_batch
 from firmware.busdemeo_result import Feature
 from firmware.errors import InputError
+from firmware.kernels import mahlke_bins
 from firmware.kernels import mixnorm as MX
 from firmware.kernels.features import (
     FEATURE_GRID_UM,
@@ -277,7 +278,7 @@ def _classify(wl, refl, pv, log_pv, tree, references) -> MahlkeBatch:
     n = refl.shape[0]
     model = load_mahlke_model()
     consts = load_tree(tree)
-    binned = MX.bin_spectra(wl, refl, model.grid_um, model.half_width_um, MAX_GAP_UM)
+    binned = mahlke_bins.bin_spectra(wl, refl, model.grid_um, model.half_width_um, MAX_GAP_UM)
     x, alpha, neighbours, status = MX.normalise(binned, model, N_NEIGHBOURS, MIN_BINS,
                                                  _masks_for(references))  # fmt: skip
     feats = np.empty((n, N_FEATURES))

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from firmware.kernels.mixnorm import coverage_masks
+from firmware.kernels.mahlke_bins import coverage_masks
 
 MAHLKE_DIR = Path(__file__).resolve().parents[1] / "seeds" / "mahlke2022"
 TREE_FILE = MAHLKE_DIR / "decision_tree_gmms_and_cluster_maps.json"

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from firmware import mahlke
-from firmware.kernels import mcfa
+from firmware.kernels import mahlke_bins, mcfa
 from firmware.kernels import mixnorm as MX
 from firmware.kernels.mahlke_tree import tree_batch
 from firmware.kernels.mcfa import score
@@ -46,7 +46,7 @@ def _edge_batch():
 
 
 def _bins(axis, x):
-    return MX.bin_spectra(axis, x, GRID_UM, HALF_WIDTH_UM, MAX_GAP_UM)
+    return mahlke_bins.bin_spectra(axis, x, GRID_UM, HALF_WIDTH_UM, MAX_GAP_UM)
 
 
 def test_bin_spectra_equals_twin_on_real_spectra():
@@ -62,7 +62,7 @@ def test_bin_spectra_equals_twin_on_real_spectra():
 @pytest.mark.parametrize("max_gap_um", [0.0, 0.1, MAX_GAP_UM, 5.0])
 def test_bin_spectra_equals_twin_on_edge_cases(max_gap_um):
     axis, x = _edge_batch()
-    got = MX.bin_spectra(axis, x, GRID_UM, HALF_WIDTH_UM, max_gap_um)
+    got = mahlke_bins.bin_spectra(axis, x, GRID_UM, HALF_WIDTH_UM, max_gap_um)
     want = twin.resample_bins(axis, x, GRID_UM, HALF_WIDTH_UM, max_gap_um)
     np.testing.assert_allclose(got, want, rtol=1e-6, equal_nan=True)  # float32 input
     assert np.all(np.isnan(got[-5]))  # the all-NaN row of the fixture (before the cuts)
@@ -71,7 +71,7 @@ def test_bin_spectra_equals_twin_on_edge_cases(max_gap_um):
 def test_bin_spectra_leaves_wide_holes_missing_and_never_extrapolates():
     axis = np.array([0.50, 0.60, 1.40, 1.50])
     x = np.array([[1.0, 1.1, 1.5, 1.6]])
-    got = MX.bin_spectra(axis, x, GRID_UM, HALF_WIDTH_UM, 0.25)[0]
+    got = mahlke_bins.bin_spectra(axis, x, GRID_UM, HALF_WIDTH_UM, 0.25)[0]
     assert np.isnan(got[GRID_UM < 0.5]).all() and np.isnan(got[GRID_UM > 1.5]).all()
     assert np.isnan(got[(GRID_UM > 0.65) & (GRID_UM < 1.35)]).all()  # 0.8 µm hole > 0.25
     np.testing.assert_allclose(got[GRID_UM == 0.55], 1.05)  # 0.1 µm hole bridged linearly

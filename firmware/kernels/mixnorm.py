@@ -1,8 +1,6 @@
-"""Mahlke 2022 preprocessing kernels: the 53-bin grid and the mixnorm normalisation.
+"""Mahlke 2022 mixnorm: normalise a binned spectrum against its 5 nearest references.
 
-`bin_spectra` averages each spectrum onto the grid (mean of the valid samples within ± half a
-bin step of the centre; an empty bin is interpolated only across holes ≤ `max_gap_um`; NaN
-outside the observed range — no extrapolation).
+(The binning onto the 53-bin grid is `firmware.kernels.mahlke_bins`.)
 
 `mixnorm_batch` is classy's normalisation of a new spectrum (`mixnorm.py::normalize`,
 shared/notes/science.md §2.2): among the reference spectra that cover every observed bin,
@@ -36,80 +34,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from firmware._jit import njit_parallel, njit_serial, prange
+from firmware._jit import njit_leaf, njit_parallel, prange
 
 OK = 0
 TOO_FEW_BINS = 1
 NO_REFERENCE = 2
 
 
-@njit_serial
-def bin_one(wavelength_um, reflectance, grid_um, half_width_um, max_gap_um, out):
-    """Bin one spectrum (ascending axis; NaN or ≤ 0 reflectance = missing) onto the grid."""
-    n_in = wavelength_um.shape[0]
-    first = -1
-    last = -1
-    for j in range(n_in):
-        v = reflectance[j]
-        if v > 0.0:  # False for NaN
-            if first < 0:
-                first = j
-            last = j
-    start = 0
-    for k in range(grid_um.shape[0]):
-        g = grid_um[k]
-        if first < 0 or g < wavelength_um[first] - 1e-9 or g > wavelength_um[last] + 1e-9:
-            out[k] = np.nan
-            continue
-        lo_w = g - half_width_um[k] - 1e-9
-        hi_w = g + half_width_um[k] + 1e-9
-        while start < n_in and wavelength_um[start] < lo_w:
-            start += 1
-        acc = 0.0
-        cnt = 0
-        j = start
-        while j < n_in and wavelength_um[j] <= hi_w:
-            v = reflectance[j]
-            if v > 0.0:
-                acc += v
-                cnt += 1
-            j += 1
-        if cnt > 0:
-            out[k] = acc / cnt
-            continue
-        lo = start - 1  # nearest valid sample below the window
-        while lo >= 0 and not reflectance[lo] > 0.0:
-            lo -= 1
-        hi = j  # nearest valid sample above the window
-        while hi < n_in and not reflectance[hi] > 0.0:
-            hi += 1
-        if lo < 0 or hi >= n_in or wavelength_um[hi] - wavelength_um[lo] > max_gap_um + 1e-9:
-            out[k] = np.nan
-        else:
-            t = (g - wavelength_um[lo]) / (wavelength_um[hi] - wavelength_um[lo])
-            out[k] = reflectance[lo] + t * (reflectance[hi] - reflectance[lo])
-
-
-@njit_parallel
-def bin_spectra(wavelength_um, reflectance, grid_um, half_width_um, max_gap_um):
-    """(N, B) spectra on a shared ascending axis → (N, G) float64 bins (any float input dtype)."""
-    n = reflectance.shape[0]
-    out = np.empty((n, grid_um.shape[0]))
-    for i in prange(n):
-        bin_one(wavelength_um, reflectance[i], grid_um, half_width_um, max_gap_um, out[i])
-    return out
-
-
-def coverage_masks(binned: np.ndarray) -> np.ndarray:
-    """One uint64 per row: bit b set where bin b is finite (the grid has ≤ 64 bins)."""
-    bits = np.left_shift(np.uint64(1), np.arange(binned.shape[1], dtype=np.uint64))
-    return np.bitwise_or.reduce(np.where(np.isfinite(binned), bits, np.uint64(0)), axis=1)
-
-
 TILE = 8  # rows of one observed set per work unit of the parallel loop
 
 
-@njit_serial
+@njit_leaf
 def _prepare(row, min_bins, obs, out):
     """Observed bins of one row → (status, n_obs, coverage mask, 1/‖row_o‖, mean of row_o);
     `out` is set to NaN (filled by `_finish`)."""
@@ -130,7 +65,7 @@ def _prepare(row, min_bins, obs, out):
     return OK, n_obs, mask, 1.0 / np.sqrt(norm2), mean_r / n_obs
 
 
-@njit_serial
+@njit_leaf
 def _insert(best_d, best_j, d, j):
     """Keep the k smallest distances in best_d (ascending; ties keep the lower reference
     index, since references arrive in ascending order)."""
@@ -145,7 +80,7 @@ def _insert(best_d, best_j, d, j):
         best_j[m] = j
 
 
-@njit_serial
+@njit_leaf
 def _finish(row, ref, ref_alpha, obs, n_obs, mean_r, best_j, out):
     """α = mean α of the neighbours; rescale to their mean level over the observed bins;
     x = ln R − α into `out`. Returns (status, α)."""
@@ -167,7 +102,7 @@ def _finish(row, ref, ref_alpha, obs, n_obs, mean_r, best_j, out):
     return OK, alpha
 
 
-@njit_serial
+@njit_leaf
 def _nearest_all(row, obs, n_obs, mask, inv_norm, ref, ref_mask, cover, best_d, best_j):
     """The k nearest of all references for one row, the norms over its observed bins computed
     here. References that miss an observed bin are dropped by their coverage mask first (for a
@@ -214,30 +149,84 @@ def _nearest_all(row, obs, n_obs, mask, inv_norm, ref, ref_mask, cover, best_d, 
                     worst = best_d[best_d.shape[0] - 1]
 
 
-@njit_serial
-def _nearest_gathered(row, obs, n_obs, inv_norm, g, cover, inv_ref, dot, best_d, best_j):
-    """The k nearest of the references `cover` (n_cov,) that cover the row's observed set,
-    from `g`, their values at the observed bins bin-major (n_obs · n_cov, flat) and their
-    1/‖ref_o‖ `inv_ref` (from `gather_sets`): one contiguous n_cov row per observed bin."""
-    n_cov = cover.shape[0]
+@njit_leaf
+def _dots4(sv, n_obs, g, n_cov, dot0, dot1, dot2, dot3):
+    """dot_r[c] = Σₘ sv[r, m] · g[m · n_cov + c] for four rows r: each value of `g` (the
+    covering references bin-major, `gather_sets`) is loaded once for the four rows; each sum
+    adds its terms in bin order. (Sums held in registers across the bins, 4 rows × 8
+    references written out as scalars, were slower: LLVM did not pack them into vectors.)"""
     for c in range(n_cov):
-        dot[c] = 0.0
+        dot0[c] = 0.0
+        dot1[c] = 0.0
+        dot2[c] = 0.0
+        dot3[c] = 0.0
     for m in range(n_obs):
-        s = row[obs[m]]
+        s0 = sv[0, m]
+        s1 = sv[1, m]
+        s2 = sv[2, m]
+        s3 = sv[3, m]
         base = m * n_cov
         for c in range(n_cov):
-            dot[c] += s * g[base + c]
+            v = g[base + c]
+            dot0[c] += s0 * v
+            dot1[c] += s1 * v
+            dot2[c] += s2 * v
+            dot3[c] += s3 * v
+
+
+@njit_leaf
+def _select(dot, inv_norm, cover, inv_ref, best_d, best_j):
+    """The k nearest of the covering references `cover` from their dot products with the row
+    and their 1/‖ref_o‖ `inv_ref` (squared distance of unit vectors 2 − 2 cos); `dot` is
+    overwritten with the distances."""
+    n_cov = cover.shape[0]
+    for c in range(n_cov):  # the distances first, in place: a loop LLVM vectorises
+        dot[c] = 2.0 - 2.0 * dot[c] * inv_norm * inv_ref[c]
     best_d[:] = np.inf
     best_j[:] = -1
     worst = np.inf  # the k-th best distance so far: the cheap test before `_insert`
     for c in range(n_cov):
-        d = 2.0 - 2.0 * dot[c] * inv_norm * inv_ref[c]
-        if d < worst:
-            _insert(best_d, best_j, d, cover[c])
+        if dot[c] < worst:
+            _insert(best_d, best_j, dot[c], cover[c])
             worst = best_d[best_d.shape[0] - 1]
 
 
-@njit_serial
+@njit_leaf
+def _gathered_rows(binned, rows, g, cover, inv_ref, ref, ref_alpha, min_bins, obs, sv, stats,
+                   dot0, dot1, dot2, dot3, best_d, best_j, x, alpha, status, neighbours):  # fmt: skip
+    """The rows `rows` (−1 = padding) of one gathered observed set, four at a time. Scratch:
+    `sv` (4, n_bins) the rows' observed values, `stats` (4, 2) their 1/‖row_o‖ and mean."""
+    n_cov = cover.shape[0]
+    n_rows = 0
+    while n_rows < rows.shape[0] and rows[n_rows] >= 0:
+        n_rows += 1
+    for r0 in range(0, n_rows, 4):
+        n_obs = 0
+        for r in range(4):
+            if r0 + r < n_rows:
+                i = rows[r0 + r]
+                status[i], n_obs, _mask, stats[r, 0], stats[r, 1] = _prepare(binned[i], min_bins,
+                                                                             obs, x[i])  # fmt: skip
+                for m in range(n_obs):
+                    sv[r, m] = binned[i, obs[m]]
+            else:
+                for m in range(n_obs):
+                    sv[r, m] = 0.0  # padding: its dot products are not used
+        if status[rows[r0]] != OK:
+            continue  # one observed set: every row has too few bins
+        _dots4(sv, n_obs, g, n_cov, dot0, dot1, dot2, dot3)
+        for r in range(min(4, n_rows - r0)):
+            i = rows[r0 + r]
+            dot = dot0 if r == 0 else dot1 if r == 1 else dot2 if r == 2 else dot3
+            _select(dot, stats[r, 0], cover, inv_ref, best_d, best_j)
+            status[i], alpha[i] = _finish(binned[i], ref, ref_alpha, obs, n_obs, stats[r, 1],
+                                          best_j, x[i])  # fmt: skip
+            if status[i] == OK:
+                for m in range(best_j.shape[0]):
+                    neighbours[i, m] = best_j[m]
+
+
+@njit_leaf
 def mixnorm_one(row, ref, ref_alpha, ref_mask, min_bins, obs, cover, best_d, best_j, out):
     """Normalise one binned spectrum against all references; returns (status, α).
     Scratch: `obs` (n_bins), `cover` (n_ref,) int64, `best_d`, `best_j` (k,); `out` gets
@@ -265,30 +254,27 @@ def mixnorm_batch(binned, ref, ref_alpha, ref_mask, n_neighbours, min_bins, tile
     neighbours = np.full((n, n_neighbours), -1, np.int64)
     for t in prange(tiles.shape[0]):
         obs = np.empty(n_bins, np.int64)
-        dot = np.empty(n_ref)
         cover = np.empty(n_ref, np.int64)
+        sv = np.empty((4, n_bins))
+        stats = np.empty((4, 2))
+        dot0 = np.empty(n_ref)
+        dot1 = np.empty(n_ref)
+        dot2 = np.empty(n_ref)
+        dot3 = np.empty(n_ref)
         best_d = np.empty(n_neighbours)
         best_j = np.empty(n_neighbours, np.int64)
         s = tile_set[t]
-        for r in range(tiles.shape[1]):
-            i = tiles[t, r]
-            if i < 0:
-                break
-            if s < 0:
-                status[i], alpha[i] = mixnorm_one(binned[i], ref, ref_alpha, ref_mask, min_bins,
-                                                  obs, cover, best_d, best_j, x[i])  # fmt: skip
-            else:
-                st, n_obs, _mask, inv_norm, mean_r = _prepare(binned[i], min_bins, obs, x[i])
-                status[i] = st
-                if st != OK:
-                    continue
-                c0, c1 = cover_start[s], cover_start[s + 1]
-                _nearest_gathered(binned[i], obs, n_obs, inv_norm, g_flat[g_start[s] :],
-                                  cover_flat[c0:c1], inv_flat[c0:c1], dot, best_d, best_j)  # fmt: skip
-                status[i], alpha[i] = _finish(binned[i], ref, ref_alpha, obs, n_obs, mean_r,
-                                              best_j, x[i])  # fmt: skip
-            if status[i] == OK:
-                neighbours[i, :] = best_j
+        if s >= 0:
+            c0, c1 = cover_start[s], cover_start[s + 1]
+            _gathered_rows(binned, tiles[t], g_flat[g_start[s] :], cover_flat[c0:c1],
+                           inv_flat[c0:c1], ref, ref_alpha, min_bins, obs, sv, stats, dot0, dot1,
+                           dot2, dot3, best_d, best_j, x, alpha, status, neighbours)  # fmt: skip
+            continue
+        i = tiles[t, 0]
+        status[i], alpha[i] = mixnorm_one(binned[i], ref, ref_alpha, ref_mask, min_bins, obs,
+                                          cover, best_d, best_j, x[i])  # fmt: skip
+        if status[i] == OK:
+            neighbours[i, :] = best_j
     return x, alpha, neighbours, status
 
 

@@ -1,5 +1,5 @@
-"""Slow, plainly written numpy twins of the Mahlke 2022 kernels (firmware/kernels/mixnorm.py,
-mcfa.py, mahlke_tree.py).
+"""Slow, plainly written numpy twins of the Mahlke 2022 kernels (firmware/kernels/mahlke_bins.py,
+mixnorm.py, mcfa.py, mahlke_tree.py).
 
 Written from the method (shared/notes/science.md §2, mcfa `core.py`, classy
 `decision_tree.py`), not from the kernels: loops over spectra, full covariance matrices with
