@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from firmware._jit import njit_parallel, njit_serial, prange
+from firmware._jit import njit_leaf, njit_parallel, prange
 
 LOG_2PI = 1.8378770664093453
 # rule codes (firmware.mahlke_tree)
 CORE, EMP, GMM, LM37, S_OR_E, CUT23, RULE30, LATE = range(8)
 PV_SPLIT_30 = np.log10(0.14)  # classy decision_tree.py::resolve_cluster_30
 Z3_CUT_23 = -0.25  # classy decision_tree.py: cluster 23 z3 < −0.25 → L
+# Rows per work unit of `tree_batch`. The helpers run without the numba runtime's reference
+# counts (`njit_leaf`) and the scratch is allocated per chunk: 2.4 → 1.7 µs per spectrum on one
+# core (issue 5, round 6), bit-identical.
+CHUNK = 64
 
 
-@njit_serial
+@njit_leaf
 def gmm_proba(g, v, n_comp, dim, inputs, log_w, mean, pchol, log_det, out):
     """Component probabilities of GMM g at v = (z0, z1, z2, z3, log10 pV) into out[:n]."""
     best = -np.inf
@@ -42,14 +46,14 @@ def gmm_proba(g, v, n_comp, dim, inputs, log_w, mean, pchol, log_det, out):
         out[c] /= acc
 
 
-@njit_serial
+@njit_leaf
 def _add_gmm(g, v, weight, n_comp, dim, inputs, log_w, mean, pchol, log_det, gcls, pr, p):
     gmm_proba(g, v, n_comp, dim, inputs, log_w, mean, pchol, log_det, pr)
     for c in range(n_comp[g]):
         p[gcls[g, c]] += pr[c] * weight
 
 
-@njit_serial
+@njit_leaf
 def _argmax_class(g, v, n_comp, dim, inputs, log_w, mean, pchol, log_det, gcls, pr):
     gmm_proba(g, v, n_comp, dim, inputs, log_w, mean, pchol, log_det, pr)
     best = 0
@@ -59,7 +63,7 @@ def _argmax_class(g, v, n_comp, dim, inputs, log_w, mean, pchol, log_det, gcls, 
     return gcls[g, best]
 
 
-@njit_serial
+@njit_leaf
 def tree_one(tau, z, log_pv, rule, core, gmm_of, n_comp, dim, inputs, log_w, mean, pchol,
              log_det, gcls, emp, e_keep, lm37_gate, cx, ce, ck, cl, cm, cs, cd, v, pr,
              p):  # fmt: skip
@@ -124,10 +128,11 @@ def tree_batch(tau, z, log_pv, n_classes, rule, core, gmm_of, n_comp, dim, input
     """(N, 50) τ, (N, 4) z, (N,) log10 pV (NaN = none) → (N, n_classes) class probabilities."""
     n = tau.shape[0]
     out = np.empty((n, n_classes))
-    for i in prange(n):
+    for c in prange((n + CHUNK - 1) // CHUNK):  # scratch allocated once per chunk of rows
         v = np.empty(5)
         pr = np.empty(log_w.shape[1])
-        tree_one(tau[i], z[i], log_pv[i], rule, core, gmm_of, n_comp, dim, inputs, log_w, mean,
-                 pchol, log_det, gcls, emp, e_keep, lm37_gate, cx, ce, ck, cl, cm, cs, cd,
-                 v, pr, out[i])  # fmt: skip
+        for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
+            tree_one(tau[i], z[i], log_pv[i], rule, core, gmm_of, n_comp, dim, inputs, log_w,
+                     mean, pchol, log_det, gcls, emp, e_keep, lm37_gate, cx, ce, ck, cl, cm, cs,
+                     cd, v, pr, out[i])  # fmt: skip
     return out
