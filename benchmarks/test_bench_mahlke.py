@@ -47,6 +47,27 @@ def test_mahlke_pipeline_numpy(benchmark, n):
     record(benchmark, "numpy", n, x.shape[1])
 
 
+NIR_FROM_UM = 0.82  # near-infrared only, as SpeX spectra without a visible part (Marsset 2022)
+
+
+def _nir_only(n):
+    axis, x, _ = make_inputs(n)
+    x[:, axis < NIR_FROM_UM] = np.nan
+    return axis, x
+
+
+@pytest.mark.parametrize("n", SIZES)
+def test_mahlke_nir_only_numba(benchmark, n, numba_impl):
+    """Partial spectra: mixnorm and the MCFA work on the observed bins only. No numpy row:
+    the whole-array twin (`NumpyMahlke`) takes complete spectra only; the per-spectrum twin
+    of the tests (`tests/twins/mahlke_twins.py`) is the reference for partial ones."""
+    benchmark.group = "mahlke: NIR-only spectra (0.82–2.45 µm) → class"
+    axis, x = _nir_only(n)
+    result = run(benchmark, lambda: mahlke.classify_batch(axis, x, albedo=ALBEDO), n)
+    record(benchmark, numba_impl, n, x.shape[1])
+    assert (result.status == 0).all()
+
+
 def _binned(n):
     axis, x, _ = make_inputs(n)
     m = load_mahlke_model()
