@@ -19,12 +19,15 @@ Cost: spectra are grouped by their set of observed bins (`normalise` plans it). 
 with at least GATHER_MIN_ROWS rows (of the 64 commonest) the references that cover it are
 gathered once, bin-major, with their norms over the set (`gather_sets`): a row's distances are
 then one pass per observed bin over a contiguous row of n_cov values, vectorised across the
-references. A row of a rare set is scored alone: the references that cover it are picked by
-their 64-bit coverage masks, then scored four at a time (independent chains of multiply-adds).
-A row's 5 best are kept by insertion behind a cheap test. One core (issue 5, round 6), per
-spectrum: ~7 µs complete (593 covering references) in a batch, from ~11 µs with the previous
-row tiles; a complete spectrum alone ~18 µs (from ~40 µs); a mix of partial spectra ~21 µs
-(from ~61 µs). Every distance adds its terms in the same order as before: bit-identical.
+references, for four rows at once (`_dots4`: each reference value is loaded once for four
+rows). A row of a rare set is scored alone: the references that cover it are picked by their
+64-bit coverage masks, then scored four at a time (independent chains of multiply-adds). A
+row's 5 best are kept by insertion behind a cheap test. One core (issue 5, round 6), per
+spectrum: ~5.3 µs complete (593 covering references) in a batch, from ~11 µs with the
+previous row tiles; a complete spectrum alone ~18 µs (from ~40 µs); a mix of partial spectra
+~21 µs (from ~61 µs). Every distance adds its terms in the same order as before:
+bit-identical. Measured, not built: bounds from an 8-vector basis of the covering
+references (per set) would leave ~8 of 593 references per row to score exactly.
 
 The kernels (`mixnorm_batch` and its helpers) only do arithmetic; `normalise`, `plan_tiles`
 and `gather_sets` prepare their inputs.
