@@ -28,6 +28,10 @@ njit_parallel = numba.njit(parallel=True, **_COMMON)
 # Such a function must not create, return or keep an array (`np.empty`, `np.median`, ... do
 # not compile there); views and slices are fine.
 njit_leaf = numba.njit(_nrt=False, **_COMMON)
+# A leaf helper whose sums must keep their written order, bit for bit, to agree with another
+# kernel that computes the same sums (`firmware.kernels.mixnorm_knn.exact_distance`): fused
+# multiply-add allowed, reassociation not.
+njit_ordered = numba.njit(_nrt=False, **{**_COMMON, "fastmath": {"contract"}})
 prange = numba.prange
 
 

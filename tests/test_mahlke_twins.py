@@ -138,6 +138,66 @@ def test_mixnorm_gathered_sets_agree_with_rows_alone_when_references_are_exclude
     assert np.all(out[3] == MX.NO_REFERENCE) and np.isnan(out[0]).all()
 
 
+@pytest.mark.parametrize("cut_um", [None, (0.0, 0.82), (0.95, 3.0)])
+def test_mixnorm_pruned_search_finds_what_scoring_every_reference_finds(monkeypatch, cut_um):
+    """A large set prunes its references by bounds from a basis (`mixnorm_knn.nearest_pruned`):
+    bit for bit the result of scoring every covering reference — complete, NIR-only and
+    VIS-only spectra, with a third of the references excluded."""
+    axis, x = _edge_batch()
+    rng = np.random.default_rng(11)
+    rows = np.vstack([x[:40] * rng.uniform(0.8, 1.2, (40, 1)).astype(np.float32)] * 2)
+    if cut_um is not None:
+        rows[:, (axis >= cut_um[0]) & (axis < cut_um[1])] = np.nan
+    binned = _bins(axis, rows)
+    monkeypatch.setattr(MX, "PRUNE_MIN_ROWS", 8)  # the sets of this batch are pruned
+    _sets, rows_per_set = np.unique(np.isfinite(binned), axis=0, return_counts=True)
+    assert rows_per_set.max() >= MX.PRUNE_MIN_ROWS
+    masks = M.reference_masks.copy()
+    masks[::3] = 0
+    pruned = MX.normalise(binned, M, 5, MIN_BINS, ref_mask=masks)
+    monkeypatch.setattr(MX, "PRUNE_MIN_ROWS", 10**9)
+    every = MX.normalise(binned, M, 5, MIN_BINS, ref_mask=masks)
+    assert (pruned[3] == MX.OK).all()
+    for a, b in zip(pruned, every, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("cut_um", [None, (0.0, 0.82)])
+def test_mixnorm_pruning_bounds_never_exceed_the_distance(cut_um):
+    """The lower bounds of `mixnorm_knn.project` + `lower_bounds` are ≤ the exact distance
+    of every covering reference, for real, noisy and flat rows (what makes pruning exact)."""
+    from firmware.kernels import mixnorm_knn as KN
+    from firmware.kernels.mcfa import observed_sets
+
+    axis, x = _edge_batch()
+    rng = np.random.default_rng(12)
+    rows = np.vstack([x[:40], x[:40] * (1 + rng.normal(0, 0.2, x[:40].shape)),
+                      np.ones((1, x.shape[1]))]).astype(np.float32)  # fmt: skip
+    if cut_um is not None:
+        rows[:, (axis >= cut_um[0]) & (axis < cut_um[1])] = np.nan
+    binned = _bins(axis, np.abs(rows))
+    sets, _ = observed_sets(binned)
+    sets = sets[:1]  # the commonest set
+    g, g_start, cover, cover_start, inv_ref = MX.gather_sets(sets, M.reference_reflectance,
+                                                              M.reference_masks)  # fmt: skip
+    u, _, _, coords, residual = KN.set_bases(g, g_start, cover_start, inv_ref, sets,
+                                             np.ones(1, bool), M.reference_reflectance)  # fmt: skip
+    obs = np.flatnonzero(sets[0])
+    n_cov = cover.size
+    block = g.reshape(obs.size, n_cov)
+    approx, a = np.empty(n_cov), np.empty(KN.K_BASIS)
+    checked = 0
+    for row in binned[np.isfinite(binned[:, obs]).all(axis=1)]:
+        sv = row[obs]
+        inv_norm = 1.0 / np.sqrt(np.sum(sv * sv))
+        rho = KN.project(sv, obs.size, inv_norm, u, coords, n_cov, approx, a)
+        KN.lower_bounds(approx, rho, residual, n_cov)
+        exact = 2.0 - 2.0 * (sv @ block) * inv_norm * inv_ref
+        assert np.all(approx <= exact), f"bound above the distance by {np.max(approx - exact)}"
+        checked += 1
+    assert checked >= 40
+
+
 @lru_cache(maxsize=1)
 def _feature_cases():
     """54-feature rows: published samples (with/without pV, VIS-NIR and NIR-only) plus

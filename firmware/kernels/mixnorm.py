@@ -17,17 +17,17 @@ for 87 % versus 77 % of them; for full spectra the two agree.
 
 Cost: spectra are grouped by their set of observed bins (`normalise` plans it). For each set
 with at least GATHER_MIN_ROWS rows (of the 64 commonest) the references that cover it are
-gathered once, bin-major, with their norms over the set (`gather_sets`): a row's distances are
-then one pass per observed bin over a contiguous row of n_cov values, vectorised across the
-references, for four rows at once (`_dots4`: each reference value is loaded once for four
-rows). A row of a rare set is scored alone: the references that cover it are picked by their
-64-bit coverage masks, then scored four at a time (independent chains of multiply-adds). A
-row's 5 best are kept by insertion behind a cheap test. One core (issue 5, round 6), per
-spectrum: ~5.3 µs complete (593 covering references) in a batch, from ~11 µs with the
-previous row tiles; a complete spectrum alone ~18 µs (from ~40 µs); a mix of partial spectra
-~21 µs (from ~61 µs). Every distance adds its terms in the same order as before:
-bit-identical. Measured, not built: bounds from an 8-vector basis of the covering
-references (per set) would leave ~8 of 593 references per row to score exactly.
+gathered once, bin-major, with their norms over the set (`gather_sets`). The search itself is
+`firmware.kernels.mixnorm_knn`: a set with PRUNE_MIN_ROWS rows or more also gets a basis of 8
+vectors; each row's projection on it bounds every distance from below, so only the ~8 of 593
+references that can still be among the 5 nearest are scored exactly (`nearest_pruned`).
+Smaller sets score every covering reference, four rows at a time, vectorised across the
+references (`dots4`); a row of a rare set scores its covering references (picked by their
+64-bit coverage masks) four at a time (`nearest_all`). Every path computes each distance with
+the same sums in the same order, so they return the same neighbours bit for bit. One core
+(issue 5, round 6), per spectrum: ~3.9 µs complete (593 covering references) in a large
+batch, from ~11 µs with the previous row tiles (5.3 µs without pruning); a complete spectrum
+alone ~18 µs (from ~40 µs); a mix of partial spectra ~21 µs (from ~61 µs).
 
 The kernels (`mixnorm_batch` and its helpers) only do arithmetic; `normalise`, `plan_tiles`
 and `gather_sets` prepare their inputs.
@@ -38,6 +38,14 @@ from __future__ import annotations
 import numpy as np
 
 from firmware._jit import njit_leaf, njit_parallel, prange
+from firmware.kernels.mixnorm_knn import (
+    K_BASIS,
+    dots4,
+    nearest_all,
+    nearest_pruned,
+    select,
+    set_bases,
+)
 
 OK = 0
 TOO_FEW_BINS = 1
@@ -69,21 +77,6 @@ def _prepare(row, min_bins, obs, out):
 
 
 @njit_leaf
-def _insert(best_d, best_j, d, j):
-    """Keep the k smallest distances in best_d (ascending; ties keep the lower reference
-    index, since references arrive in ascending order)."""
-    k = best_d.shape[0]
-    if d < best_d[k - 1]:
-        m = k - 1
-        while m > 0 and d < best_d[m - 1]:
-            best_d[m] = best_d[m - 1]
-            best_j[m] = best_j[m - 1]
-            m -= 1
-        best_d[m] = d
-        best_j[m] = j
-
-
-@njit_leaf
 def _finish(row, ref, ref_alpha, obs, n_obs, mean_r, best_j, out):
     """α = mean α of the neighbours; rescale to their mean level over the observed bins;
     x = ln R − α into `out`. Returns (status, α)."""
@@ -106,103 +99,34 @@ def _finish(row, ref, ref_alpha, obs, n_obs, mean_r, best_j, out):
 
 
 @njit_leaf
-def _nearest_all(row, obs, n_obs, mask, inv_norm, ref, ref_mask, cover, best_d, best_j):
-    """The k nearest of all references for one row, the norms over its observed bins computed
-    here. References that miss an observed bin are dropped by their coverage mask first (for a
-    complete spectrum 593 of the 2573 remain; their indices go to the scratch `cover`), then
-    four are scored at a time: eight independent chains of multiply-adds, each adding its
-    terms in bin order."""
-    n_cov = 0
-    for j in range(ref.shape[0]):
-        if (ref_mask[j] & mask) == mask:
-            cover[n_cov] = j
-            n_cov += 1
-    best_d[:] = np.inf
-    best_j[:] = -1
-    worst = np.inf  # the k-th best distance so far: the cheap test before `_insert`
-    for c0 in range(0, n_cov, 4):
-        j0 = cover[c0]  # a missing fourth reference repeats j0; its result is not used
-        j1 = cover[c0 + 1] if c0 + 1 < n_cov else j0
-        j2 = cover[c0 + 2] if c0 + 2 < n_cov else j0
-        j3 = cover[c0 + 3] if c0 + 3 < n_cov else j0
-        dot0 = dot1 = dot2 = dot3 = 0.0
-        rr0 = rr1 = rr2 = rr3 = 0.0
-        for m in range(n_obs):
-            b = obs[m]
-            s = row[b]
-            v0 = ref[j0, b]
-            v1 = ref[j1, b]
-            v2 = ref[j2, b]
-            v3 = ref[j3, b]
-            dot0 += s * v0
-            dot1 += s * v1
-            dot2 += s * v2
-            dot3 += s * v3
-            rr0 += v0 * v0
-            rr1 += v1 * v1
-            rr2 += v2 * v2
-            rr3 += v3 * v3
-        # squared L2 distance of the two unit vectors = 2 − 2 cos
-        for c, j, dot, rr in ((c0, j0, dot0, rr0), (c0 + 1, j1, dot1, rr1),
-                              (c0 + 2, j2, dot2, rr2), (c0 + 3, j3, dot3, rr3)):  # fmt: skip
-            if c < n_cov:
-                d = 2.0 - 2.0 * dot * inv_norm / np.sqrt(rr)
-                if d < worst:
-                    _insert(best_d, best_j, d, j)
-                    worst = best_d[best_d.shape[0] - 1]
-
-
-@njit_leaf
-def _dots4(sv, n_obs, g, n_cov, dot0, dot1, dot2, dot3):
-    """dot_r[c] = Σₘ sv[r, m] · g[m · n_cov + c] for four rows r: each value of `g` (the
-    covering references bin-major, `gather_sets`) is loaded once for the four rows; each sum
-    adds its terms in bin order. (Sums held in registers across the bins, 4 rows × 8
-    references written out as scalars, were slower: LLVM did not pack them into vectors.)"""
-    for c in range(n_cov):
-        dot0[c] = 0.0
-        dot1[c] = 0.0
-        dot2[c] = 0.0
-        dot3[c] = 0.0
-    for m in range(n_obs):
-        s0 = sv[0, m]
-        s1 = sv[1, m]
-        s2 = sv[2, m]
-        s3 = sv[3, m]
-        base = m * n_cov
-        for c in range(n_cov):
-            v = g[base + c]
-            dot0[c] += s0 * v
-            dot1[c] += s1 * v
-            dot2[c] += s2 * v
-            dot3[c] += s3 * v
-
-
-@njit_leaf
-def _select(dot, inv_norm, cover, inv_ref, best_d, best_j):
-    """The k nearest of the covering references `cover` from their dot products with the row
-    and their 1/‖ref_o‖ `inv_ref` (squared distance of unit vectors 2 − 2 cos); `dot` is
-    overwritten with the distances."""
-    n_cov = cover.shape[0]
-    for c in range(n_cov):  # the distances first, in place: a loop LLVM vectorises
-        dot[c] = 2.0 - 2.0 * dot[c] * inv_norm * inv_ref[c]
-    best_d[:] = np.inf
-    best_j[:] = -1
-    worst = np.inf  # the k-th best distance so far: the cheap test before `_insert`
-    for c in range(n_cov):
-        if dot[c] < worst:
-            _insert(best_d, best_j, dot[c], cover[c])
-            worst = best_d[best_d.shape[0] - 1]
-
-
-@njit_leaf
-def _gathered_rows(binned, rows, g, cover, inv_ref, ref, ref_alpha, min_bins, obs, sv, stats,
-                   dot0, dot1, dot2, dot3, best_d, best_j, x, alpha, status, neighbours):  # fmt: skip
-    """The rows `rows` (−1 = padding) of one gathered observed set, four at a time. Scratch:
-    `sv` (4, n_bins) the rows' observed values, `stats` (4, 2) their 1/‖row_o‖ and mean."""
+def _gathered_rows(binned, rows, g, cover, inv_ref, basis, ref, ref_alpha, min_bins, obs, sv,
+                   stats, dots, best_d, best_j, x, alpha, status, neighbours):  # fmt: skip
+    """The rows `rows` (−1 = padding) of one gathered observed set: against the set's basis
+    when it has one (`basis` = (u, k, coords, residual) of `mixnorm_knn.set_bases`, k > 0),
+    else four at a time. Scratch: `sv` (4, n_bins) the rows' observed values, `stats` (4, 2)
+    their 1/‖row_o‖ and mean, `dots` (4 arrays ≥ n_cov, one ≥ K_BASIS + k, one int ≥ n_cov)."""
     n_cov = cover.shape[0]
     n_rows = 0
     while n_rows < rows.shape[0] and rows[n_rows] >= 0:
         n_rows += 1
+    u, k, coords, residual = basis
+    dot0, dot1, dot2, dot3, a, cand = dots
+    if k > 0:
+        for r in range(n_rows):
+            i = rows[r]
+            status[i], n_obs, _mask, inv_norm, mean_r = _prepare(binned[i], min_bins, obs, x[i])
+            if status[i] != OK:
+                continue
+            for m in range(n_obs):
+                sv[0, m] = binned[i, obs[m]]
+            nearest_pruned(sv[0], n_obs, inv_norm, g, cover, inv_ref, u, coords, residual, dot0,
+                           a, cand, best_d, best_j)  # fmt: skip
+            status[i], alpha[i] = _finish(binned[i], ref, ref_alpha, obs, n_obs, mean_r, best_j,
+                                          x[i])  # fmt: skip
+            if status[i] == OK:
+                for m in range(best_j.shape[0]):
+                    neighbours[i, m] = best_j[m]
+        return
     for r0 in range(0, n_rows, 4):
         n_obs = 0
         for r in range(4):
@@ -217,11 +141,11 @@ def _gathered_rows(binned, rows, g, cover, inv_ref, ref, ref_alpha, min_bins, ob
                     sv[r, m] = 0.0  # padding: its dot products are not used
         if status[rows[r0]] != OK:
             continue  # one observed set: every row has too few bins
-        _dots4(sv, n_obs, g, n_cov, dot0, dot1, dot2, dot3)
+        dots4(sv, n_obs, g, n_cov, dot0, dot1, dot2, dot3)
         for r in range(min(4, n_rows - r0)):
             i = rows[r0 + r]
             dot = dot0 if r == 0 else dot1 if r == 1 else dot2 if r == 2 else dot3
-            _select(dot, stats[r, 0], cover, inv_ref, best_d, best_j)
+            select(dot, stats[r, 0], cover, inv_ref, best_d, best_j)
             status[i], alpha[i] = _finish(binned[i], ref, ref_alpha, obs, n_obs, stats[r, 1],
                                           best_j, x[i])  # fmt: skip
             if status[i] == OK:
@@ -237,18 +161,20 @@ def mixnorm_one(row, ref, ref_alpha, ref_mask, min_bins, obs, cover, best_d, bes
     status, n_obs, mask, inv_norm, mean_r = _prepare(row, min_bins, obs, out)
     if status != OK:
         return status, np.nan
-    _nearest_all(row, obs, n_obs, mask, inv_norm, ref, ref_mask, cover, best_d, best_j)
+    nearest_all(row, obs, n_obs, mask, inv_norm, ref, ref_mask, cover, best_d, best_j)
     return _finish(row, ref, ref_alpha, obs, n_obs, mean_r, best_j, out)
 
 
 @njit_parallel
 def mixnorm_batch(binned, ref, ref_alpha, ref_mask, n_neighbours, min_bins, tiles,
-                  tile_set, g_flat, g_start, cover_flat, cover_start, inv_flat):  # fmt: skip
+                  tile_set, g_flat, g_start, cover_flat, cover_start, inv_flat, u_flat, u_start,
+                  k_of, coords, residual):  # fmt: skip
     """(N, 53) binned linear reflectance → x (N, 53), α (N,), neighbours (N, k), status (N,).
     `tiles` (T, TILE) row indices (−1 = padding) sharing the observed set `tile_set` (T,),
     whose covering references are gathered in `g_flat[g_start[s]:]`, `cover_flat` and
-    `inv_flat[cover_start[s]:cover_start[s + 1]]` (`gather_sets`); tile_set −1 = a single row
-    scored against all references (see `plan_tiles`)."""
+    `inv_flat[cover_start[s]:cover_start[s + 1]]` (`gather_sets`), with a basis where
+    k_of[s] > 0 (`mixnorm_knn.set_bases`); tile_set −1 = a single row scored against all
+    references (see `plan_tiles`)."""
     n, n_bins = binned.shape
     n_ref = ref.shape[0]
     x = np.empty((n, n_bins))
@@ -260,18 +186,17 @@ def mixnorm_batch(binned, ref, ref_alpha, ref_mask, n_neighbours, min_bins, tile
         cover = np.empty(n_ref, np.int64)
         sv = np.empty((4, n_bins))
         stats = np.empty((4, 2))
-        dot0 = np.empty(n_ref)
-        dot1 = np.empty(n_ref)
-        dot2 = np.empty(n_ref)
-        dot3 = np.empty(n_ref)
+        dots = (np.empty(n_ref), np.empty(n_ref), np.empty(n_ref), np.empty(n_ref),
+                np.empty(K_BASIS + n_neighbours), cover)  # fmt: skip
         best_d = np.empty(n_neighbours)
         best_j = np.empty(n_neighbours, np.int64)
         s = tile_set[t]
         if s >= 0:
             c0, c1 = cover_start[s], cover_start[s + 1]
+            basis = (u_flat[u_start[s] :], k_of[s], coords[c0 * K_BASIS :], residual[c0:c1])
             _gathered_rows(binned, tiles[t], g_flat[g_start[s] :], cover_flat[c0:c1],
-                           inv_flat[c0:c1], ref, ref_alpha, min_bins, obs, sv, stats, dot0, dot1,
-                           dot2, dot3, best_d, best_j, x, alpha, status, neighbours)  # fmt: skip
+                           inv_flat[c0:c1], basis, ref, ref_alpha, min_bins, obs, sv, stats, dots,
+                           best_d, best_j, x, alpha, status, neighbours)  # fmt: skip
             continue
         i = tiles[t, 0]
         status[i], alpha[i] = mixnorm_one(binned[i], ref, ref_alpha, ref_mask, min_bins, obs,
@@ -328,6 +253,11 @@ def plan_tiles(set_id: np.ndarray):
 
 
 GATHER_MIN_ROWS = 2  # a set with fewer rows in the batch is not worth gathering: rows alone
+# A set with this many rows and covering references gets a basis (`mixnorm_knn.set_bases`,
+# ~0.2 ms per set) and prunes its references by bounds; smaller ones score all of them
+# (`dots4`). Measured break-even, one core, complete spectra: ~190 rows.
+PRUNE_MIN_ROWS = 192
+PRUNE_MIN_REFS = 64
 
 
 def gather_sets(sets: np.ndarray, ref: np.ndarray, ref_mask: np.ndarray):
@@ -362,6 +292,10 @@ def normalise(binned: np.ndarray, model, n_neighbours: int, min_bins: int, ref_m
     rows = np.bincount(set_id[set_id >= 0], minlength=sets.shape[0])
     set_id = np.where(np.isin(set_id, np.flatnonzero(rows < GATHER_MIN_ROWS)), -1, set_id)
     gathered = gather_sets(sets, model.reference_reflectance, masks)
+    g, g_start, _cover, cover_start, inv_ref = gathered
+    use = ((rows >= PRUNE_MIN_ROWS) & (sets.sum(axis=1) > K_BASIS)
+           & (np.diff(cover_start) >= PRUNE_MIN_REFS))  # fmt: skip
+    bases = set_bases(g, g_start, cover_start, inv_ref, sets, use, model.reference_reflectance)
     tiles, tile_set = plan_tiles(set_id)
-    return mixnorm_batch(binned, model.reference_reflectance, model.reference_alpha, masks, n_neighbours, min_bins, tiles, tile_set,
-                         *gathered)  # fmt: skip
+    return mixnorm_batch(binned, model.reference_reflectance, model.reference_alpha, masks,
+                         n_neighbours, min_bins, tiles, tile_set, *gathered, *bases)  # fmt: skip
