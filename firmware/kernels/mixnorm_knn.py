@@ -131,7 +131,9 @@ def select(dot, inv_norm, cover, inv_ref, best_d, best_j):
 def leading_basis(ref: np.ndarray) -> np.ndarray:
     """(n_bins, K_BASIS): the leading right singular vectors of the references observed in
     every bin, each L2-normalised — the shapes that span most of the reference set. Computed
-    once per reference set (numpy SVD, ~1 ms); `set_bases` restricts it to each set's bins."""
+    once per reference set (numpy SVD, ~1 ms); `set_bases` restricts it to each set's bins.
+    The cache key is cheap, not unique: a wrong basis would cost speed, never results (any
+    orthonormal basis gives valid bounds)."""
     key = (ref.shape, hash(ref[:4].tobytes()), hash(ref[-4:].tobytes()))
     if key not in _LEADING:
         full = ref[np.isfinite(ref).all(axis=1)]
