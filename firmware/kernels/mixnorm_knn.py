@@ -2,14 +2,17 @@
 row and the references that cover its observed bins, and its k nearest.
 
 The distance is the squared L2 distance of the two vectors L2-normalised over the observed
-bins, 2 − 2 cos. Three ways to the same k nearest (same distances, bit for bit: every dot
-product adds its terms in bin order with fused multiply-adds):
-- `nearest_all`: one row against all references, the covering ones picked by coverage mask;
+bins, 2 − 2 cos. Three ways to the k nearest; every dot product adds its terms in bin order
+with fused multiply-adds:
 - `dots4` + `select`: four rows of one observed set against its gathered covering
   references (`mixnorm.gather_sets`), vectorised across the references;
 - `nearest_pruned`: one row of a large set against a basis of its covering references
   (`set_bases`): the row's projection bounds every cosine from above, so only the references
-  whose bound can beat the k-th best are scored exactly (~8 of 593 for complete spectra).
+  whose bound can beat the k-th best are scored exactly (~8 of 593 for complete spectra) —
+  the same distances as `dots4` + `select`, bit for bit, hence the same neighbours;
+- `nearest_all`: one row against all references, the covering ones picked by coverage mask,
+  each reference's norm over the row's bins computed on the fly (1/√ in place of the stored
+  reciprocal: distances equal to ~1e-16, `tests/test_mahlke_twins.py` compares the paths).
 """
 
 from __future__ import annotations
