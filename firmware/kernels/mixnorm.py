@@ -290,7 +290,10 @@ def normalise(binned: np.ndarray, model, n_neighbours: int, min_bins: int, ref_m
     sets, set_id = observed_sets(binned, max_sets)
     sets = sets[:-1]  # observed_sets appends the all-observed set for the MCFA; not needed here
     rows = np.bincount(set_id[set_id >= 0], minlength=sets.shape[0])
-    set_id = np.where(np.isin(set_id, np.flatnonzero(rows < GATHER_MIN_ROWS)), -1, set_id)
+    keep = np.flatnonzero(rows >= GATHER_MIN_ROWS)  # the sets worth gathering; others row by row
+    renumber = np.full(sets.shape[0] + 1, -1, np.int64)  # (last entry: set −1 stays −1)
+    renumber[keep] = np.arange(keep.size)
+    set_id, sets, rows = renumber[set_id], sets[keep], rows[keep]
     gathered = gather_sets(sets, model.reference_reflectance, masks)
     g, g_start, _cover, cover_start, inv_ref = gathered
     use = ((rows >= PRUNE_MIN_ROWS) & (sets.sum(axis=1) > K_BASIS)
