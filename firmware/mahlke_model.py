@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from firmware.kernels.mahlke_bins import coverage_masks
+from firmware.kernels.mixnorm_knn import leading_basis
 
 MAHLKE_DIR = Path(__file__).resolve().parents[1] / "seeds" / "mahlke2022"
 TREE_FILE = MAHLKE_DIR / "decision_tree_gmms_and_cluster_maps.json"
@@ -67,6 +68,7 @@ class MahlkeModel:
     score_offset: np.ndarray  # (50, 4) hₖ of the latent scores
     reference_reflectance: np.ndarray  # (2573, 53) linear reflectance, NaN = bin not observed
     reference_masks: np.ndarray  # (2573,) uint64: bit b set where reference covers bin b
+    reference_basis: np.ndarray  # (53, 8) leading reference shapes (mixnorm_knn.leading_basis)
     reference_alpha: np.ndarray  # (2573,) the mixnorm offset α of each reference spectrum
     reference_number: np.ndarray  # (2573,) asteroid number, −1 if unnumbered
     reference_name: np.ndarray  # (2573,) asteroid name or designation
@@ -141,6 +143,7 @@ def load_mahlke_model() -> MahlkeModel:
         noise_var=np.ascontiguousarray(noise_var), log_pi=np.ascontiguousarray(log_pi),
         score_gamma=np.ascontiguousarray(gamma), score_offset=np.ascontiguousarray(offset),
         reference_reflectance=ref, reference_alpha=ref_alpha,
-        reference_masks=coverage_masks(ref), reference_number=ref_number,
-        reference_name=ref_name, tree=tree, checksum=digest.hexdigest(),
+        reference_masks=coverage_masks(ref), reference_basis=leading_basis(ref),
+        reference_number=ref_number, reference_name=ref_name, tree=tree,
+        checksum=digest.hexdigest(),
     )  # fmt: skip

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from firmware._jit import njit_parallel, njit_serial, prange
+from firmware._jit import njit_leaf, njit_parallel, njit_serial, prange
 
 
 @njit_serial
@@ -69,7 +69,24 @@ def bin_spectra(wavelength_um, reflectance, grid_um, half_width_um, max_gap_um):
     return out
 
 
+def bin_masks(observed: np.ndarray) -> np.ndarray:
+    """One uint64 per row of an (N, ≤ 64) bool array: bit b set where bin b is observed."""
+    bits = np.left_shift(np.uint64(1), np.arange(observed.shape[1], dtype=np.uint64))
+    return np.bitwise_or.reduce(np.where(observed, bits, np.uint64(0)), axis=1)
+
+
 def coverage_masks(binned: np.ndarray) -> np.ndarray:
     """One uint64 per row: bit b set where bin b is finite (the grid has ≤ 64 bins)."""
-    bits = np.left_shift(np.uint64(1), np.arange(binned.shape[1], dtype=np.uint64))
-    return np.bitwise_or.reduce(np.where(np.isfinite(binned), bits, np.uint64(0)), axis=1)
+    return bin_masks(np.isfinite(binned))
+
+
+@njit_leaf
+def observed_bins(observed, obs):
+    """The indices of the True entries of one bool row (an observed set) into `obs`;
+    returns their count."""
+    n_obs = 0
+    for b in range(observed.shape[0]):
+        if observed[b]:
+            obs[n_obs] = b
+            n_obs += 1
+    return n_obs

@@ -38,6 +38,7 @@ import numpy as np
 
 from firmware._jit import njit_leaf, njit_parallel, njit_serial, prange
 from firmware.kernels.linalg4 import Q, factor_b, solve_lower
+from firmware.kernels.mahlke_bins import observed_bins
 
 LOG_2PI = 1.8378770664093453  # ln(2π)
 
@@ -109,11 +110,7 @@ def batch_mask_constants(masks, W, noise_var, factor, xi):
         obs = np.empty(p, np.int64)
         af = np.empty((q, q))
         bk = np.empty((q, q))
-        n_obs = 0
-        for f in range(p):
-            if masks[i, f]:
-                obs[n_obs] = f
-                n_obs += 1
+        n_obs = observed_bins(masks[i], obs)
         mask_constants(obs, n_obs, W, noise_var, factor, xi, a[i], chol[i], logdet[i], axi[i],
                        af, bk)  # fmt: skip
     return a, chol, logdet, axi
@@ -254,29 +251,22 @@ def _latent_four(k0, k1, k2, k3, w, gamma, offset, r, z):
         t31 += gamma[a3, f, 1] * rf
         t32 += gamma[a3, f, 2] * rf
         t33 += gamma[a3, f, 3] * rf
-    w0 = w[k0]
-    z[0] += w0 * t00
-    z[1] += w0 * t01
-    z[2] += w0 * t02
-    z[3] += w0 * t03
+    _add_weighted(z, w[k0], t00, t01, t02, t03)
     if k1 >= 0:
-        w1 = w[k1]
-        z[0] += w1 * t10
-        z[1] += w1 * t11
-        z[2] += w1 * t12
-        z[3] += w1 * t13
+        _add_weighted(z, w[k1], t10, t11, t12, t13)
     if k2 >= 0:
-        w2 = w[k2]
-        z[0] += w2 * t20
-        z[1] += w2 * t21
-        z[2] += w2 * t22
-        z[3] += w2 * t23
+        _add_weighted(z, w[k2], t20, t21, t22, t23)
     if k3 >= 0:
-        w3 = w[k3]
-        z[0] += w3 * t30
-        z[1] += w3 * t31
-        z[2] += w3 * t32
-        z[3] += w3 * t33
+        _add_weighted(z, w[k3], t30, t31, t32, t33)
+
+
+@njit_leaf
+def _add_weighted(z, w, t0, t1, t2, t3):
+    """z += w · (t0, t1, t2, t3)."""
+    z[0] += w * t0
+    z[1] += w * t1
+    z[2] += w * t2
+    z[3] += w * t3
 
 
 @njit_leaf
@@ -392,7 +382,9 @@ def score(features: np.ndarray, model, max_sets: int = 64):
     commonest observed sets are computed once per batch; rarer sets row by row."""
     if model.W.shape[1] != Q:
         raise ValueError(f"the MCFA kernels are built for {Q} latent factors, the model has "
-                         f"{model.W.shape[1]}")  # fmt: skip
+                         f"{model.W.shape[1]}: use the Mahlke 2022 model "
+                         "(firmware.mahlke_model.load_mahlke_model), or extend linalg4.Q and "
+                         "mcfa._latent_four to that count")  # fmt: skip
     sets, mask_id = observed_sets(features, max_sets)
     _a, m_chol, m_logdet, m_axi = batch_mask_constants(sets, model.W, model.noise_var,
                                                        model.chol_omega, model.xi)  # fmt: skip

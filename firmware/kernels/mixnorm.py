@@ -38,6 +38,8 @@ from __future__ import annotations
 import numpy as np
 
 from firmware._jit import njit_leaf, njit_parallel, prange
+from firmware.kernels.mahlke_bins import bin_masks, observed_bins
+from firmware.kernels.mcfa import observed_sets
 from firmware.kernels.mixnorm_knn import (
     K_BASIS,
     dots4,
@@ -99,34 +101,35 @@ def _finish(row, ref, ref_alpha, obs, n_obs, mean_r, best_j, out):
 
 
 @njit_leaf
-def _gathered_rows(binned, rows, g, cover, inv_ref, basis, ref, ref_alpha, min_bins, obs, sv,
-                   stats, dots, best_d, best_j, x, alpha, status, neighbours):  # fmt: skip
-    """The rows `rows` (−1 = padding) of one gathered observed set: against the set's basis
-    when it has one (`basis` = (u, k, coords, residual) of `mixnorm_knn.set_bases`, k > 0),
-    else four at a time. Scratch: `sv` (4, n_bins) the rows' observed values, `stats` (4, 2)
-    their 1/‖row_o‖ and mean, `dots` (4 arrays ≥ n_cov, one ≥ K_BASIS + k, one int ≥ n_cov)."""
-    n_cov = cover.shape[0]
-    n_rows = 0
-    while n_rows < rows.shape[0] and rows[n_rows] >= 0:
-        n_rows += 1
-    u, k, coords, residual = basis
-    dot0, dot1, dot2, dot3, a, cand = dots
-    if k > 0:
-        for r in range(n_rows):
-            i = rows[r]
-            status[i], n_obs, _mask, inv_norm, mean_r = _prepare(binned[i], min_bins, obs, x[i])
-            if status[i] != OK:
-                continue
-            for m in range(n_obs):
-                sv[0, m] = binned[i, obs[m]]
-            nearest_pruned(sv[0], n_obs, inv_norm, g, cover, inv_ref, u, coords, residual, dot0,
-                           a, cand, best_d, best_j)  # fmt: skip
-            status[i], alpha[i] = _finish(binned[i], ref, ref_alpha, obs, n_obs, mean_r, best_j,
-                                          x[i])  # fmt: skip
-            if status[i] == OK:
-                for m in range(best_j.shape[0]):
-                    neighbours[i, m] = best_j[m]
+def _finish_row(binned, i, ref, ref_alpha, obs, n_obs, mean_r, best_j, x, alpha, status,
+                neighbours):  # fmt: skip
+    """Row i's outputs from its k nearest `best_j`: x, α, status and the neighbours."""
+    status[i], alpha[i] = _finish(binned[i], ref, ref_alpha, obs, n_obs, mean_r, best_j, x[i])
+    if status[i] == OK:
+        for m in range(best_j.shape[0]):
+            neighbours[i, m] = best_j[m]
+
+
+@njit_leaf
+def _row_alone(binned, i, ref, ref_alpha, ref_mask, min_bins, obs, cover, best_d, best_j, x,
+               alpha, status, neighbours):  # fmt: skip
+    """Row i of a rare observed set against all references (`mixnorm_knn.nearest_all`).
+    Scratch: `obs` (n_bins), `cover` (n_ref,) int64, `best_d`, `best_j` (k,)."""
+    status[i], n_obs, mask, inv_norm, mean_r = _prepare(binned[i], min_bins, obs, x[i])
+    if status[i] != OK:
         return
+    nearest_all(binned[i], obs, n_obs, mask, inv_norm, ref, ref_mask, cover, best_d, best_j)
+    _finish_row(binned, i, ref, ref_alpha, obs, n_obs, mean_r, best_j, x, alpha, status,
+                neighbours)  # fmt: skip
+
+
+@njit_leaf
+def _rows_by_four(binned, rows, n_rows, g, cover, inv_ref, ref, ref_alpha, min_bins, obs, sv,
+                  stats, dot0, dot1, dot2, dot3, best_d, best_j, x, alpha, status,
+                  neighbours):  # fmt: skip
+    """The rows of one gathered observed set, four at a time against every covering reference
+    (`mixnorm_knn.dots4`). Scratch: `sv` (4, n_bins) the rows' observed values, `stats` (4, 2)
+    their 1/‖row_o‖ and mean, dot0…dot3 (≥ n_cov)."""
     for r0 in range(0, n_rows, 4):
         n_obs = 0
         for r in range(4):
@@ -141,39 +144,42 @@ def _gathered_rows(binned, rows, g, cover, inv_ref, basis, ref, ref_alpha, min_b
                     sv[r, m] = 0.0  # padding: its dot products are not used
         if status[rows[r0]] != OK:
             continue  # one observed set: every row has too few bins
-        dots4(sv, n_obs, g, n_cov, dot0, dot1, dot2, dot3)
+        dots4(sv, n_obs, g, cover.shape[0], dot0, dot1, dot2, dot3)
         for r in range(min(4, n_rows - r0)):
-            i = rows[r0 + r]
             dot = dot0 if r == 0 else dot1 if r == 1 else dot2 if r == 2 else dot3
             select(dot, stats[r, 0], cover, inv_ref, best_d, best_j)
-            status[i], alpha[i] = _finish(binned[i], ref, ref_alpha, obs, n_obs, stats[r, 1],
-                                          best_j, x[i])  # fmt: skip
-            if status[i] == OK:
-                for m in range(best_j.shape[0]):
-                    neighbours[i, m] = best_j[m]
+            _finish_row(binned, rows[r0 + r], ref, ref_alpha, obs, n_obs, stats[r, 1], best_j, x,
+                        alpha, status, neighbours)  # fmt: skip
 
 
 @njit_leaf
-def mixnorm_one(row, ref, ref_alpha, ref_mask, min_bins, obs, cover, best_d, best_j, out):
-    """Normalise one binned spectrum against all references; returns (status, α).
-    Scratch: `obs` (n_bins), `cover` (n_ref,) int64, `best_d`, `best_j` (k,); `out` gets
-    x = ln R − α (NaN = missing), all-NaN when refused."""
-    status, n_obs, mask, inv_norm, mean_r = _prepare(row, min_bins, obs, out)
-    if status != OK:
-        return status, np.nan
-    nearest_all(row, obs, n_obs, mask, inv_norm, ref, ref_mask, cover, best_d, best_j)
-    return _finish(row, ref, ref_alpha, obs, n_obs, mean_r, best_j, out)
+def _rows_pruned(binned, rows, n_rows, g, cover, inv_ref, u, coords, residual, ref, ref_alpha,
+                 min_bins, obs, sv, approx, a, cand, best_d, best_j, x, alpha, status,
+                 neighbours):  # fmt: skip
+    """The rows of one gathered observed set with a basis, one at a time
+    (`mixnorm_knn.nearest_pruned`; its scratch `approx`, `a`, `cand`; `sv` ≥ n_bins)."""
+    for r in range(n_rows):
+        i = rows[r]
+        status[i], n_obs, _mask, inv_norm, mean_r = _prepare(binned[i], min_bins, obs, x[i])
+        if status[i] != OK:
+            continue
+        for m in range(n_obs):
+            sv[m] = binned[i, obs[m]]
+        nearest_pruned(sv, n_obs, inv_norm, g, cover, inv_ref, u, coords, residual, approx, a,
+                       cand, best_d, best_j)  # fmt: skip
+        _finish_row(binned, i, ref, ref_alpha, obs, n_obs, mean_r, best_j, x, alpha, status,
+                    neighbours)  # fmt: skip
 
 
 @njit_parallel
 def mixnorm_batch(binned, ref, ref_alpha, ref_mask, n_neighbours, min_bins, tiles,
-                  tile_set, g_flat, g_start, cover_flat, cover_start, inv_flat, u_flat, u_start,
-                  k_of, coords, residual):  # fmt: skip
+                  tile_set, g_flat, g_start, cover_flat, cover_start, inv_flat, pruned, u_flat,
+                  u_start, coords, residual):  # fmt: skip
     """(N, 53) binned linear reflectance → x (N, 53), α (N,), neighbours (N, k), status (N,).
     `tiles` (T, TILE) row indices (−1 = padding) sharing the observed set `tile_set` (T,),
     whose covering references are gathered in `g_flat[g_start[s]:]`, `cover_flat` and
     `inv_flat[cover_start[s]:cover_start[s + 1]]` (`gather_sets`), with a basis where
-    k_of[s] > 0 (`mixnorm_knn.set_bases`); tile_set −1 = a single row scored against all
+    pruned[s] (`mixnorm_knn.set_bases`); tile_set −1 = a single row scored against all
     references (see `plan_tiles`)."""
     n, n_bins = binned.shape
     n_ref = ref.shape[0]
@@ -183,26 +189,36 @@ def mixnorm_batch(binned, ref, ref_alpha, ref_mask, n_neighbours, min_bins, tile
     neighbours = np.full((n, n_neighbours), -1, np.int64)
     for t in prange(tiles.shape[0]):
         obs = np.empty(n_bins, np.int64)
-        cover = np.empty(n_ref, np.int64)
+        cover = np.empty(n_ref, np.int64)  # also the pruned search's candidates
         sv = np.empty((4, n_bins))
         stats = np.empty((4, 2))
-        dots = (np.empty(n_ref), np.empty(n_ref), np.empty(n_ref), np.empty(n_ref),
-                np.empty(K_BASIS + n_neighbours), cover)  # fmt: skip
+        dot0 = np.empty(n_ref)  # also the pruned search's bounds
+        dot1 = np.empty(n_ref)
+        dot2 = np.empty(n_ref)
+        dot3 = np.empty(n_ref)
+        a = np.empty(K_BASIS + n_neighbours)
         best_d = np.empty(n_neighbours)
         best_j = np.empty(n_neighbours, np.int64)
         s = tile_set[t]
-        if s >= 0:
-            c0, c1 = cover_start[s], cover_start[s + 1]
-            basis = (u_flat[u_start[s] :], k_of[s], coords[c0 * K_BASIS :], residual[c0:c1])
-            _gathered_rows(binned, tiles[t], g_flat[g_start[s] :], cover_flat[c0:c1],
-                           inv_flat[c0:c1], basis, ref, ref_alpha, min_bins, obs, sv, stats, dots,
-                           best_d, best_j, x, alpha, status, neighbours)  # fmt: skip
+        rows = tiles[t]
+        n_rows = 0
+        while n_rows < rows.shape[0] and rows[n_rows] >= 0:
+            n_rows += 1
+        if s < 0:
+            _row_alone(binned, rows[0], ref, ref_alpha, ref_mask, min_bins, obs, cover, best_d,
+                       best_j, x, alpha, status, neighbours)  # fmt: skip
             continue
-        i = tiles[t, 0]
-        status[i], alpha[i] = mixnorm_one(binned[i], ref, ref_alpha, ref_mask, min_bins, obs,
-                                          cover, best_d, best_j, x[i])  # fmt: skip
-        if status[i] == OK:
-            neighbours[i, :] = best_j
+        c0, c1 = cover_start[s], cover_start[s + 1]
+        g = g_flat[g_start[s] :]
+        if pruned[s]:
+            _rows_pruned(binned, rows, n_rows, g, cover_flat[c0:c1], inv_flat[c0:c1],
+                         u_flat[u_start[s] :], coords[c0 * K_BASIS :], residual[c0:c1], ref,
+                         ref_alpha, min_bins, obs, sv[0], dot0, a, cover, best_d, best_j, x,
+                         alpha, status, neighbours)  # fmt: skip
+        else:
+            _rows_by_four(binned, rows, n_rows, g, cover_flat[c0:c1], inv_flat[c0:c1], ref,
+                          ref_alpha, min_bins, obs, sv, stats, dot0, dot1, dot2, dot3, best_d,
+                          best_j, x, alpha, status, neighbours)  # fmt: skip
     return x, alpha, neighbours, status
 
 
@@ -211,11 +227,7 @@ def _gather(sets, ref, cover_flat, cover_start, g_start, g_flat, inv_flat):
     """Fill `g_flat` and `inv_flat` for every set (see `gather_sets`)."""
     for s in prange(sets.shape[0]):
         obs = np.empty(sets.shape[1], np.int64)
-        n_obs = 0
-        for b in range(sets.shape[1]):
-            if sets[s, b]:
-                obs[n_obs] = b
-                n_obs += 1
+        n_obs = observed_bins(sets[s], obs)
         c0 = cover_start[s]
         n_cov = cover_start[s + 1] - c0
         for c in range(n_cov):
@@ -257,6 +269,8 @@ GATHER_MIN_ROWS = 2  # a set with fewer rows in the batch is not worth gathering
 # ~0.2 ms per set) and prunes its references by bounds; smaller ones score all of them
 # (`dots4`). Measured break-even, one core, complete spectra: ~190 rows.
 PRUNE_MIN_ROWS = 192
+# ... and needs this many covering references: with fewer, scoring all of them is cheap next
+# to the basis. Not tuned: far below the 593 of complete spectra and the ~2000 of partial ones.
 PRUNE_MIN_REFS = 64
 
 
@@ -266,8 +280,7 @@ def gather_sets(sets: np.ndarray, ref: np.ndarray, ref_mask: np.ndarray):
     (g, g_start (M+1,), cover, cover_start (M+1,), inv_ref): set s has n_cov = cover_start[s+1]
     − cover_start[s] references `cover[cover_start[s]:…]` and an (n_obs, n_cov) block at
     `g[g_start[s]:]`."""
-    bits = np.left_shift(np.uint64(1), np.arange(sets.shape[1], dtype=np.uint64))
-    set_mask = np.bitwise_or.reduce(np.where(sets, bits, np.uint64(0)), axis=1)
+    set_mask = bin_masks(sets)
     covers = (ref_mask[None, :] & set_mask[:, None]) == set_mask[:, None]
     n_cov = covers.sum(axis=1)
     cover_start = np.r_[0, np.cumsum(n_cov)].astype(np.int64)
@@ -284,8 +297,6 @@ def normalise(binned: np.ndarray, model, n_neighbours: int, min_bins: int, ref_m
     """`mixnorm_batch` with the batch planned into tiles of common observed sets (the entry
     point). `ref_mask` defaults to the model's coverage masks (empty a mask to exclude that
     reference); `max_sets=0` scores every row alone against all references."""
-    from firmware.kernels.mcfa import observed_sets
-
     masks = model.reference_masks if ref_mask is None else ref_mask
     sets, set_id = observed_sets(binned, max_sets)
     sets = sets[:-1]  # observed_sets appends the all-observed set for the MCFA; not needed here
@@ -296,9 +307,9 @@ def normalise(binned: np.ndarray, model, n_neighbours: int, min_bins: int, ref_m
     set_id, sets, rows = renumber[set_id], sets[keep], rows[keep]
     gathered = gather_sets(sets, model.reference_reflectance, masks)
     g, g_start, _cover, cover_start, inv_ref = gathered
-    use = ((rows >= PRUNE_MIN_ROWS) & (sets.sum(axis=1) > K_BASIS)
-           & (np.diff(cover_start) >= PRUNE_MIN_REFS))  # fmt: skip
-    bases = set_bases(g, g_start, cover_start, inv_ref, sets, use, model.reference_reflectance)
+    pruned = ((rows >= PRUNE_MIN_ROWS) & (sets.sum(axis=1) > K_BASIS)
+              & (np.diff(cover_start) >= PRUNE_MIN_REFS))  # fmt: skip
+    bases = set_bases(g, g_start, cover_start, inv_ref, sets, pruned, model.reference_basis)
     tiles, tile_set = plan_tiles(set_id)
     return mixnorm_batch(binned, model.reference_reflectance, model.reference_alpha, masks,
-                         n_neighbours, min_bins, tiles, tile_set, *gathered, *bases)  # fmt: skip
+                         n_neighbours, min_bins, tiles, tile_set, *gathered, pruned, *bases)  # fmt: skip

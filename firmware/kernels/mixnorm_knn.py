@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from firmware._jit import njit_leaf, njit_ordered, njit_parallel, prange
+from firmware.kernels.mahlke_bins import observed_bins
 
 K_BASIS = 8  # basis vectors per observed set: 8 leave ~8 of 593 candidates (4: ~40, 16: ~6)
 # Slack added to every cosine bound: far above the rounding of the sums (≲ 1e-14), far below
@@ -43,6 +44,15 @@ def _insert(best_d, best_j, d, j):
 
 
 @njit_leaf
+def _four(idx, i0, n):
+    """idx[i0 … i0 + 3] for scoring four at a time; past n the first repeats (its result is
+    computed and not used)."""
+    c0 = idx[i0]
+    return (c0, idx[i0 + 1] if i0 + 1 < n else c0, idx[i0 + 2] if i0 + 2 < n else c0,
+            idx[i0 + 3] if i0 + 3 < n else c0)  # fmt: skip
+
+
+@njit_leaf
 def nearest_all(row, obs, n_obs, mask, inv_norm, ref, ref_mask, cover, best_d, best_j):
     """The k nearest of all references for one row, the norms over its observed bins computed
     here. References that miss an observed bin are dropped by their coverage mask first (for a
@@ -58,10 +68,7 @@ def nearest_all(row, obs, n_obs, mask, inv_norm, ref, ref_mask, cover, best_d, b
     best_j[:] = -1
     worst = np.inf  # the k-th best distance so far: the cheap test before `_insert`
     for c0 in range(0, n_cov, 4):
-        j0 = cover[c0]  # a missing fourth reference repeats j0; its result is not used
-        j1 = cover[c0 + 1] if c0 + 1 < n_cov else j0
-        j2 = cover[c0 + 2] if c0 + 2 < n_cov else j0
-        j3 = cover[c0 + 3] if c0 + 3 < n_cov else j0
+        j0, j1, j2, j3 = _four(cover, c0, n_cov)
         dot0 = dot1 = dot2 = dot3 = 0.0
         rr0 = rr1 = rr2 = rr3 = 0.0
         for m in range(n_obs):
@@ -133,38 +140,29 @@ def select(dot, inv_norm, cover, inv_ref, best_d, best_j):
 
 def leading_basis(ref: np.ndarray) -> np.ndarray:
     """(n_bins, K_BASIS): the leading right singular vectors of the references observed in
-    every bin, each L2-normalised — the shapes that span most of the reference set. Computed
-    once per reference set (numpy SVD, ~1 ms); `set_bases` restricts it to each set's bins.
-    The cache key is cheap, not unique: a wrong basis would cost speed, never results (any
-    orthonormal basis gives valid bounds)."""
-    key = (ref.shape, hash(ref[:4].tobytes()), hash(ref[-4:].tobytes()))
-    if key not in _LEADING:
-        full = ref[np.isfinite(ref).all(axis=1)]
-        unit = full / np.linalg.norm(full, axis=1, keepdims=True)
-        _LEADING[key] = np.ascontiguousarray(np.linalg.svd(unit, full_matrices=False)[2][:K_BASIS].T)
-    return _LEADING[key]
+    every bin, each L2-normalised — the shapes that span most of the reference set (numpy
+    SVD, ~1 ms; computed once, with the model: `MahlkeModel.reference_basis`). `set_bases`
+    restricts it to each set's bins."""
+    full = ref[np.isfinite(ref).all(axis=1)]
+    unit = full / np.linalg.norm(full, axis=1, keepdims=True)
+    return np.ascontiguousarray(np.linalg.svd(unit, full_matrices=False)[2][:K_BASIS].T)
 
 
-_LEADING: dict = {}
-
-
-def set_bases(g, g_start, cover_start, inv_ref, sets, use, ref):
+def set_bases(g, g_start, cover_start, inv_ref, sets, use, lead):
     """For each set s with use[s]: an orthonormal basis U (n_obs, K_BASIS) of its bins (the
-    `leading_basis` restricted to them, orthonormalised), the coordinates C = UᵀĜ of its
-    normalised covering references Ĝ (K_BASIS, n_cov), and the norms of their residuals
+    `leading_basis` `lead` restricted to them, orthonormalised), the coordinates C = UᵀĜ of
+    its normalised covering references Ĝ (K_BASIS, n_cov), and the norms of their residuals
     ‖Ĝ − UC‖. Any orthonormal U gives valid bounds; one that spans the references well gives
     tight ones. Flat arrays: (u, u_start (M+1,), coords at cover_start · K_BASIS, residual at
     cover_start). A set with use[s] needs more than K_BASIS observed bins."""
-    n_obs = sets.sum(axis=1)
-    k_of = np.where(use, K_BASIS, 0)
-    u_start = np.r_[0, np.cumsum(k_of * n_obs)].astype(np.int64)
+    u_start = np.r_[0, np.cumsum(np.where(use, K_BASIS * sets.sum(axis=1), 0))].astype(np.int64)
     u = np.zeros(u_start[-1])
     coords = np.zeros(cover_start[-1] * K_BASIS)
     residual = np.zeros(cover_start[-1])
     if use.any():
-        _set_bases(g, g_start, cover_start, inv_ref, np.ascontiguousarray(sets), use,
-                   leading_basis(ref), u, u_start, coords, residual)  # fmt: skip
-    return u, u_start, k_of, coords, residual
+        _set_bases(g, g_start, cover_start, inv_ref, np.ascontiguousarray(sets), use, lead, u,
+                   u_start, coords, residual)  # fmt: skip
+    return u, u_start, coords, residual
 
 
 @njit_parallel
@@ -174,12 +172,8 @@ def _set_bases(g, g_start, cover_start, inv_ref, sets, use, lead, u, u_start, co
     for s in prange(sets.shape[0]):
         if not use[s]:
             continue
-        n_obs = 0
         obs = np.empty(sets.shape[1], np.int64)
-        for b in range(sets.shape[1]):
-            if sets[s, b]:
-                obs[n_obs] = b
-                n_obs += 1
+        n_obs = observed_bins(sets[s], obs)
         basis = np.empty((n_obs, K_BASIS))
         for q in range(K_BASIS):
             for m in range(n_obs):
@@ -258,10 +252,7 @@ def exact_distances(sv, n_obs, inv_norm, g, n_cov, idx, n_idx, inv_ref, out):
     (compiled without reassociation, so LLVM cannot reorder them), hence the same distances
     bit for bit. Four references at a time: four independent chains of multiply-adds."""
     for i0 in range(0, n_idx, 4):
-        c0 = idx[i0]  # a missing fourth repeats the first; its result is not stored
-        c1 = idx[i0 + 1] if i0 + 1 < n_idx else c0
-        c2 = idx[i0 + 2] if i0 + 2 < n_idx else c0
-        c3 = idx[i0 + 3] if i0 + 3 < n_idx else c0
+        c0, c1, c2, c3 = _four(idx, i0, n_idx)
         d0 = d1 = d2 = d3 = 0.0
         for m in range(n_obs):
             s = sv[m]
