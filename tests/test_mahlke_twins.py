@@ -160,12 +160,15 @@ def test_mixnorm_pruned_search_finds_what_scoring_every_reference_finds(monkeypa
     assert (pruned[3] == MX.OK).all()
     for a, b in zip(pruned, every, strict=True):
         np.testing.assert_array_equal(a, b)
+    kept = np.where((masks != 0)[:, None], M.reference_reflectance, np.nan)  # excluded: NaN
+    _x, _alpha, nn_twin = twin.mixnorm(binned, kept, M.reference_alpha, 5, MIN_BINS)
+    np.testing.assert_array_equal(pruned[2], nn_twin)
 
 
-@pytest.mark.parametrize("cut_um", [None, (0.0, 0.82)])
-def test_mixnorm_pruning_bounds_never_exceed_the_distance(cut_um):
-    """The lower bounds of `mixnorm_knn.project` + `lower_bounds` are ≤ the exact distance
-    of every covering reference, for real, noisy and flat rows (what makes pruning exact)."""
+def _one_set_bases(cut_um):
+    """Real, noisy and flat rows (optionally cut to one range), their commonest observed set
+    gathered and given a basis: (rows on that set, obs, gathered block (n_obs, n_cov),
+    inv_ref, u, coords, residual)."""
     from firmware.kernels import mixnorm_knn as KN
     from firmware.kernels.mcfa import observed_sets
 
@@ -180,22 +183,42 @@ def test_mixnorm_pruning_bounds_never_exceed_the_distance(cut_um):
     sets = sets[:1]  # the commonest set
     g, g_start, cover, cover_start, inv_ref = MX.gather_sets(sets, M.reference_reflectance,
                                                               M.reference_masks)  # fmt: skip
-    u, _, _, coords, residual = KN.set_bases(g, g_start, cover_start, inv_ref, sets,
-                                             np.ones(1, bool), M.reference_reflectance)  # fmt: skip
+    u, _, coords, residual = KN.set_bases(g, g_start, cover_start, inv_ref, sets,
+                                          np.ones(1, bool), M.reference_basis)  # fmt: skip
     obs = np.flatnonzero(sets[0])
-    n_cov = cover.size
-    block = g.reshape(obs.size, n_cov)
+    on_set = binned[np.isfinite(binned[:, obs]).all(axis=1)]
+    return on_set, obs, g.reshape(obs.size, cover.size), inv_ref, u, coords, residual
+
+
+@pytest.mark.parametrize("cut_um", [None, (0.0, 0.82)])
+def test_set_bases_equal_twin(cut_um):
+    """`mixnorm_knn.set_bases` (Gram–Schmidt in numba) equals numpy's QR of the leading
+    shapes on the set's bins, the references' coordinates and their residual norms."""
+    _rows, obs, block, inv_ref, u, coords, residual = _one_set_bases(cut_um)
+    k = u.size // obs.size
+    basis_t, coords_t, residual_t = twin.set_basis(M.reference_basis, obs, block * inv_ref)
+    np.testing.assert_allclose(u.reshape(obs.size, k), basis_t, atol=1e-12)
+    np.testing.assert_allclose(coords[: k * block.shape[1]].reshape(k, -1), coords_t, atol=1e-12)
+    np.testing.assert_allclose(residual, residual_t, atol=1e-12)
+
+
+@pytest.mark.parametrize("cut_um", [None, (0.0, 0.82)])
+def test_mixnorm_pruning_bounds_never_exceed_the_distance(cut_um):
+    """The lower bounds of `mixnorm_knn.project` + `lower_bounds` are ≤ the exact distance
+    of every covering reference, for real, noisy and flat rows (what makes pruning exact)."""
+    from firmware.kernels import mixnorm_knn as KN
+
+    rows, obs, block, inv_ref, u, coords, residual = _one_set_bases(cut_um)
+    n_cov = block.shape[1]
     approx, a = np.empty(n_cov), np.empty(KN.K_BASIS)
-    checked = 0
-    for row in binned[np.isfinite(binned[:, obs]).all(axis=1)]:
+    for row in rows:
         sv = row[obs]
         inv_norm = 1.0 / np.sqrt(np.sum(sv * sv))
         rho = KN.project(sv, obs.size, inv_norm, u, coords, n_cov, approx, a)
         KN.lower_bounds(approx, rho, residual, n_cov)
         exact = 2.0 - 2.0 * (sv @ block) * inv_norm * inv_ref
         assert np.all(approx <= exact), f"bound above the distance by {np.max(approx - exact)}"
-        checked += 1
-    assert checked >= 40
+    assert len(rows) >= 40
 
 
 @lru_cache(maxsize=1)

@@ -66,6 +66,17 @@ def mixnorm(binned, ref_reflectance, ref_alpha, n_neighbours=5, min_bins=1):
     return x, alpha, idx
 
 
+def set_basis(lead, observed, refs_unit):
+    """mixnorm's basis of one observed set, from numpy's QR: U = the orthonormal factor of
+    the leading shapes on the observed bins (columns signed like Gram–Schmidt's: positive
+    diagonal of R), C = Uᵀ Ĝ of the normalised references Ĝ (n_obs, n_cov) and the norms of
+    their residuals Ĝ − UC. Returns (U, C, residual norms)."""
+    q, r = np.linalg.qr(lead[observed])
+    q = q * np.sign(np.diag(r))
+    c = q.T @ refs_unit
+    return q, c, np.linalg.norm(refs_unit - q @ c, axis=0)
+
+
 def _component_logpdf(y, mean, cov):
     c = np.linalg.cholesky(cov)
     e = np.linalg.solve(c, y - mean)
