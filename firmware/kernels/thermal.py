@@ -170,9 +170,10 @@ def thermal_tail_one(r, grid, table, temps, index, gram_inv):
     return best_a, temps[best_k]
 
 
-# rows of the scratch array of `thermal_block`
-_WORST, _S0, _S1, _S2, _RR, _SP, _BSS, _BA, _BK, _BOTTOM = range(10)
-BLOCK_SCRATCH_ROWS = 10
+# rows of the scratch array of `thermal_block`; the amplitude fitted at each temperature
+# takes one row per temperature from _AMP on
+_WORST, _S0, _S1, _S2, _RR, _SP, _BSS, _BK, _BOTTOM, _SS, _AMP = range(11)
+BLOCK_SCRATCH_ROWS = _AMP + T_GRID_K.size
 
 
 @njit_leaf
@@ -185,7 +186,7 @@ def thermal_block(r_t, ns, grid, table, temps, index, gram_inv, work, excess, te
     f0, c0, c1, b0, b1 = index[0], index[1], index[2], index[3], index[4]
     n = grid.shape[0]
     worst, s0, s1, s2, rr, sp = work[_WORST], work[_S0], work[_S1], work[_S2], work[_RR], work[_SP]
-    best_ss, best_a, best_k, bottom = work[_BSS], work[_BA], work[_BK], work[_BOTTOM]
+    best_ss, best_k, bottom = work[_BSS], work[_BK], work[_BOTTOM]
     rc0 = r_t[c0]
     rc1 = r_t[c1]
     for s in range(ns):
@@ -206,9 +207,21 @@ def thermal_block(r_t, ns, grid, table, temps, index, gram_inv, work, excess, te
         s2[s] = 0.0
         rr[s] = 0.0
         best_ss[s] = np.inf
-        best_a[s] = 0.0
         best_k[s] = -1.0
-    for j in range(f0, n):
+    # four grid points per pass over the block: each accumulator row is loaded and stored
+    # once per four terms (not once per term), in the same order of additions per spectrum
+    n4 = f0 + (n - f0) // 4 * 4
+    for j in range(f0, n4, 4):
+        ga, gb, gc, gd = grid[j], grid[j + 1], grid[j + 2], grid[j + 3]
+        ga2, gb2, gc2, gd2 = ga * ga, gb * gb, gc * gc, gd * gd
+        ra, rb, rc, rd = r_t[j], r_t[j + 1], r_t[j + 2], r_t[j + 3]
+        for s in range(ns):
+            a, b, c, d = ra[s], rb[s], rc[s], rd[s]
+            s0[s] = (((s0[s] + a) + b) + c) + d
+            s1[s] = (((s1[s] + ga * a) + gb * b) + gc * c) + gd * d
+            s2[s] = (((s2[s] + ga2 * a) + gb2 * b) + gc2 * c) + gd2 * d
+            rr[s] = (((rr[s] + a * a) + b * b) + c * c) + d * d
+    for j in range(n4, n):
         g = grid[j]
         rj = r_t[j]
         for s in range(ns):
@@ -218,23 +231,44 @@ def thermal_block(r_t, ns, grid, table, temps, index, gram_inv, work, excess, te
             rr[s] += rj[s] * rj[s]
     nt = table.shape[0]
     for k in range(nt):
+        tab = table[k]
         for s in range(ns):
             sp[s] = 0.0
-        for j in range(f0, n):
-            tk = table[k, j]
+        for j in range(f0, n4, 4):
+            ta, tb, tc, td = tab[j], tab[j + 1], tab[j + 2], tab[j + 3]
+            ra, rb, rc, rd = r_t[j], r_t[j + 1], r_t[j + 2], r_t[j + 3]
+            for s in range(ns):
+                sp[s] = (((sp[s] + ta * ra[s]) + tb * rb[s]) + tc * rc[s]) + td * rd[s]
+        for j in range(n4, n):
+            tk = tab[j]
             rj = r_t[j]
             for s in range(ns):
                 sp[s] += tk * rj[s]
-        gk = gram_inv[k]
+        # the inverse Gram matrix in scalars: read inside the loop, LLVM reloads it after
+        # every store (it cannot prove the arrays apart) and leaves the loop scalar
+        g00, g01, g02 = gram_inv[k, 0, 0], gram_inv[k, 0, 1], gram_inv[k, 0, 2]
+        g10, g11, g12 = gram_inv[k, 1, 0], gram_inv[k, 1, 1], gram_inv[k, 1, 2]
+        g20, g21, g22 = gram_inv[k, 2, 0], gram_inv[k, 2, 1], gram_inv[k, 2, 2]
+        kf = float(k)
+        amp_k = work[_AMP + k]
+        ss_k = work[_SS]
         for s in range(ns):
-            a = gk[0, 0] * s0[s] + gk[0, 1] * s1[s] + gk[0, 2] * sp[s]
-            b = gk[1, 0] * s0[s] + gk[1, 1] * s1[s] + gk[1, 2] * sp[s]
-            amp = gk[2, 0] * s0[s] + gk[2, 1] * s1[s] + gk[2, 2] * sp[s]
+            a = g00 * s0[s] + g01 * s1[s] + g02 * sp[s]
+            b = g10 * s0[s] + g11 * s1[s] + g12 * sp[s]
+            amp = g20 * s0[s] + g21 * s1[s] + g22 * sp[s]
             ss = rr[s] - (a * s0[s] + b * s1[s] + amp * sp[s])
-            better = ss < best_ss[s]
-            best_ss[s] = ss if better else best_ss[s]
-            best_a[s] = amp if better else best_a[s]
-            best_k[s] = k if better else best_k[s]
+            amp_k[s] = amp
+            ss_k[s] = ss
+        # the selection apart, branch-free, and the best temperature's amplitude read from
+        # its row afterwards: written as `x if better else x_old`, the selects became
+        # conditional stores and the loop ran scalar. min(old, ss) is exactly
+        # `ss if ss < old else old` (also with NaN); the index blend is exact (small integers)
+        for s in range(ns):
+            ss = ss_k[s]
+            old = best_ss[s]
+            bk = best_k[s]
+            best_k[s] = bk + (kf - bk) * (ss < old)
+            best_ss[s] = min(old, ss)
     m = n - f0
     gp = gram_inv[nt]
     for s in range(ns):
@@ -247,7 +281,7 @@ def thermal_block(r_t, ns, grid, table, temps, index, gram_inv, work, excess, te
         k = int(best_k[s])
         var = max(best_ss[s], 0.0) / max(m - 3, 1)
         sigma_a = np.sqrt(var * gram_inv[k, 2, 2])
-        amp = best_a[s]
+        amp = work[_AMP + k, s]
         if not (amp >= MIN_EXCESS and amp >= N_SIGMA * sigma_a and best_ss[s] < ss_parabola):
             continue
         for j in range(n):
