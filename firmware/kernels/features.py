@@ -243,7 +243,29 @@ def features_block(fine_t, ns, win_ok, starts, lengths, pinv, vander, grams, mid
             acc = work[_C0 + r_]
             for s in range(ns):
                 acc[s] = 0.0
-        for j in range(n):
+        # PAIR window points per pass over the block: the six accumulator rows are loaded and
+        # stored once per PAIR points instead of once per point (the loop was bound by those
+        # loads and stores); each spectrum adds its terms in the same order as before
+        n2 = n - n % 2
+        for j in range(0, n2, 2):
+            da = vander[f, j, 1] - t0
+            db = vander[f, j + 1, 1] - t0
+            pa = pinv[f, j]
+            pb = pinv[f, j + 1]
+            a0, a1, a2, a3, a4 = pa[0], pa[1], pa[2], pa[3], pa[4]
+            b0, b1, b2, b3, b4 = pb[0], pb[1], pb[2], pb[3], pb[4]
+            row_a = fine_t[st + j]
+            row_b = fine_t[st + j + 1]
+            for s in range(ns):
+                ra = row_a[s] / (y0[s] + sl[s] * da)
+                rb = row_b[s] / (y0[s] + sl[s] * db)
+                rr[s] = (rr[s] + ra * ra) + rb * rb
+                c0[s] = (c0[s] + a0 * ra) + b0 * rb
+                c1[s] = (c1[s] + a1 * ra) + b1 * rb
+                c2[s] = (c2[s] + a2 * ra) + b2 * rb
+                c3[s] = (c3[s] + a3 * ra) + b3 * rb
+                c4[s] = (c4[s] + a4 * ra) + b4 * rb
+        for j in range(n2, n):
             dt = vander[f, j, 1] - t0
             pj = pinv[f, j]
             p0, p1, p2, p3, p4 = pj[0], pj[1], pj[2], pj[3], pj[4]
@@ -294,21 +316,28 @@ def features_block(fine_t, ns, win_ok, starts, lengths, pinv, vander, grams, mid
                 act = go
             best[s] = bv
             tbest[s] = bt
+        # the decision without branches (`&`, not `and`) and the window's constants in
+        # scalars, so that this loop too runs across the spectra in SIMD
+        dof = float(max(n - n_par, 1))
+        sigma_per_rms = np.sqrt(n_par / n)
+        mid_f, half_f, centre_f, tol_f = mid[f], half[f], centre[f], tol[f]
+        depth_out, centre_out, sigma_out, detected_out = out[f, 0], out[f, 1], out[f, 2], out[f, 3]
         for s in range(ns):
             ss = rr[s] - v0[s]
-            rms = np.sqrt(max(ss, 0.0) / max(n - n_par, 1))
+            rms = np.sqrt(max(ss, 0.0) / dof)
             depth = 1.0 - best[s]
-            sigma = rms * np.sqrt(n_par / n)
-            centre_um = mid[f] + half[f] * tbest[s]
-            interior = -1.0 < tbest[s] < 1.0
+            sigma = rms * sigma_per_rms
+            tb = tbest[s]
+            centre_um = mid_f + half_f * tb
             detected = (
-                interior
-                and abs(centre_um - centre[f]) <= tol[f]
-                and depth >= MIN_DEPTH
-                and depth >= DEPTH_N_SIGMA * sigma
+                (-1.0 < tb)
+                & (tb < 1.0)
+                & (abs(centre_um - centre_f) <= tol_f)
+                & (depth >= MIN_DEPTH)
+                & (depth >= DEPTH_N_SIGMA * sigma)
             )
-            bad = not (y0[s] > 0.0 and y1[s] > 0.0)
-            out[f, 0, s] = np.nan if bad else depth
-            out[f, 1, s] = np.nan if bad else centre_um
-            out[f, 2, s] = np.nan if bad else sigma
-            out[f, 3, s] = np.nan if bad else (1.0 if detected else 0.0)
+            bad = not ((y0[s] > 0.0) & (y1[s] > 0.0))
+            depth_out[s] = np.nan if bad else depth
+            centre_out[s] = np.nan if bad else centre_um
+            sigma_out[s] = np.nan if bad else sigma
+            detected_out[s] = np.nan if bad else 1.0 * detected
