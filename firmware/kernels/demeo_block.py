@@ -127,13 +127,26 @@ def grid_block(r_t, e_t, ns, has_err, det_t, grid, eig, mean, tmpl_mean, tmpl_si
     for s in range(ns):
         ym[s] = 0.0
         sxy[s] = 0.0
-    for i in range(n):
+    # four grid points per pass over the block (each spectrum adds its terms in the same
+    # order): the accumulator rows are loaded and stored once per four terms
+    n4 = n - n % 4
+    for i in range(0, n4, 4):
+        ra, rb, rc, rd = r_t[i], r_t[i + 1], r_t[i + 2], r_t[i + 3]
+        for s in range(ns):
+            ym[s] = (((ym[s] + ra[s]) + rb[s]) + rc[s]) + rd[s]
+    for i in range(n4, n):
         ri = r_t[i]
         for s in range(ns):
             ym[s] += ri[s]
     for s in range(ns):
         ym[s] /= n
-    for i in range(n):
+    for i in range(0, n4, 4):
+        da, db, dc, dd = grid[i] - xm, grid[i + 1] - xm, grid[i + 2] - xm, grid[i + 3] - xm
+        ra, rb, rc, rd = r_t[i], r_t[i + 1], r_t[i + 2], r_t[i + 3]
+        for s in range(ns):
+            y = ym[s]
+            sxy[s] = (((sxy[s] + da * (ra[s] - y)) + db * (rb[s] - y)) + dc * (rc[s] - y)) + dd * (rd[s] - y)
+    for i in range(n4, n):
         dx = grid[i] - xm
         ri = r_t[i]
         for s in range(ns):
@@ -146,20 +159,29 @@ def grid_block(r_t, e_t, ns, has_err, det_t, grid, eig, mean, tmpl_mean, tmpl_si
         pi = rprime_t[i]
         for s in range(ns):
             pi[s] = ri[s] / (1.0 + slope[s] * gi)
+    # PC′ scores: eigenvector entry j goes with grid point j (j < I055) or j + 1 (0.55 µm is
+    # left out); four entries per pass over the block, in the same order per spectrum
+    m = eig.shape[1]
+    m4 = m - m % 4
     for k in range(eig.shape[0]):
         pk = pc_t[k]
         for s in range(ns):
             pk[s] = 0.0
-        j = 0
-        for i in range(n):
-            if i == I055:
-                continue
+        for j in range(0, m4, 4):
+            ea, eb, ec, ed = eig[k, j], eig[k, j + 1], eig[k, j + 2], eig[k, j + 3]
+            ma, mb, mc, md = mean[j], mean[j + 1], mean[j + 2], mean[j + 3]
+            pa = rprime_t[j if j < I055 else j + 1]
+            pb = rprime_t[j + 1 if j + 1 < I055 else j + 2]
+            pc = rprime_t[j + 2 if j + 2 < I055 else j + 3]
+            pd = rprime_t[j + 3 if j + 3 < I055 else j + 4]
+            for s in range(ns):
+                pk[s] = (((pk[s] + ea * (pa[s] - ma)) + eb * (pb[s] - mb)) + ec * (pc[s] - mc)) + ed * (pd[s] - md)
+        for j in range(m4, m):
             ekj = eig[k, j]
             mj = mean[j]
-            pi = rprime_t[i]
+            pi = rprime_t[j if j < I055 else j + 1]
             for s in range(ns):
                 pk[s] += ekj * (pi[s] - mj)
-            j += 1
     if all_chi2:
         chi2_block(r_t, e_t, ns, has_err, tmpl_mean, tmpl_sigma, tmpl_inv_var, work[_YM], chi2_t)
     # the tree, one spectrum at a time (branches)
