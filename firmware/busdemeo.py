@@ -160,7 +160,8 @@ def run_pipeline(wavelength_um, reflectance, error=None, *, k_min_depth: float =
     """Validate, then run the fused kernel (`firmware.kernels.pipeline.bus_demeo_pipeline`);
     returns its output tuple. `band_args` (from `firmware.bands.fused_band_args`) adds the
     Band I/II analysis to the same pass; `all_chi2=False, report=False` is the classes-only
-    mode (χ² only where the tree needs it; no χ², features, flags, coverage or thermal rows).
+    mode (χ² only where the tree needs it, C/X classes only; no χ², features, flags,
+    coverage or thermal rows).
     `out`: a result of an earlier call in the same mode on at least as many spectra, whose
     arrays (their first N rows) are overwritten instead of allocating new ones
     (`previous_outputs`, `_outputs_for`)."""

@@ -72,9 +72,13 @@ def chi2_block(r_t, e_t, ns, has_err, tmpl_mean, tmpl_sigma, tmpl_inv_var, acc, 
 
 @njit_leaf
 def _chi2_column(r_t, e_t, s, has_err, tmpl_mean, tmpl_sigma, tmpl_inv_var, out):
-    """χ² of one spectrum (column s) of the block, for the classes-only mode's fallback."""
+    """χ² of one spectrum (column s) of the block against the classes the C/X fallback may
+    choose (CX_CLASSES), for the classes-only mode; the other entries of `out` become NaN."""
     n = r_t.shape[0]
-    for c in range(tmpl_mean.shape[0]):
+    for c in range(out.shape[0]):
+        out[c] = np.nan
+    for k in range(CX_CLASSES.shape[0]):
+        c = CX_CLASSES[k]
         acc = 0.0
         for i in range(n):
             d = r_t[i, s] - tmpl_mean[c, i]
@@ -94,9 +98,10 @@ def grid_block(r_t, e_t, ns, has_err, det_t, grid, eig, mean, tmpl_mean, tmpl_si
 
     r_t (G, ≥ns) is normalised at 0.55 µm and has its thermal tail removed in place; e_t the
     1σ errors on the grid (read when has_err). det_t (3, ≥ns) e/h/k detections (1 = yes).
-    With `all_chi2` every template χ² is computed (chi2_t (25, ≥ns)); without, only for
-    spectra the tree leaves indeterminate (they need it for the C/X fallback) — the other
-    columns of chi2_t are then left undefined. Writes rprime_t, pc_t (5, ≥ns) and per
+    With `all_chi2` every template χ² is computed (chi2_t (25, ≥ns)); without, only the
+    C/X classes' (CX_CLASSES; the others NaN) and only for spectra the tree leaves
+    indeterminate (they need them for the C/X fallback) — the other columns of chi2_t are
+    then left undefined. Writes rprime_t, pc_t (5, ≥ns) and per
     spectrum cls, wflag, slope, indet, excess, temp_k. Scratch: work (BLOCK_SCRATCH_ROWS, ≥ns),
     pcs (5,), c2 (25,).
     """
