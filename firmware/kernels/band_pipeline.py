@@ -15,7 +15,7 @@ import numpy as np
 from firmware._jit import njit_parallel, njit_serial, prange
 from firmware.kernels.bands import N_OUT, bands_of_block, bands_one
 from firmware.kernels.noise import der_snr_noise
-from firmware.kernels.pipeline import _load_column, taps_block
+from firmware.kernels.pipeline import _load_staged, taps_block, transpose_block
 from firmware.kernels.resample import _resample_binned_one, resample_planned_one
 
 BLOCK = 32
@@ -72,6 +72,7 @@ def band_pipeline(
         cnt = np.empty(N_OUT, np.int64)
         rows = np.empty(BLOCK, np.int64)
         x_t = np.empty((nb, BLOCK))
+        x_rows = np.empty((BLOCK, nb))
         b_t = np.empty((g, BLOCK))
         b_rows = np.empty((BLOCK, g))
         best = np.empty(BLOCK)
@@ -81,7 +82,7 @@ def band_pipeline(
         while i < end:
             ns = 0
             while i < end and ns < BLOCK:
-                if n_mc == 0 and _load_column(reflectance, i, x_t, ns) == nb:
+                if n_mc == 0 and _load_staged(reflectance, i, x_rows, ns) == nb:
                     rows[ns] = i
                     ns += 1
                     i += 1
@@ -133,6 +134,7 @@ def band_pipeline(
                         sig[i, c] = np.sqrt(max(acc2[c] / cnt[c] - mu * mu, 0.0) * cnt[c] / (cnt[c] - 1))
                 i += 1
             if ns > 0:
+                transpose_block(x_rows, ns, x_t)
                 taps_block(x_t, ns, taps, w, b_t)
                 bands_of_block(b_t, ns, rows, grid, tie_j, search_j, search_lo, search_hi,
                                pinv1, pinv2, b_rows, cr, ties, coef, best, ties_t, out, status)  # fmt: skip

@@ -116,15 +116,26 @@ def _load_row(reflectance, i, row):
 
 
 @njit_leaf
-def _load_column(reflectance, i, x_t, s):
-    """Copy row i into column s of the block x_t (float64); return how many values are > 0
-    (the row is complete when all are: NaN and ≤ 0 are missing)."""
+def _load_staged(reflectance, i, x_rows, s):
+    """Copy row i into row s of the staging block x_rows (float64); return how many values
+    are > 0 (the row is complete when all are: NaN and ≤ 0 are missing). Contiguous on both
+    sides, so the copy and the count run in SIMD."""
     count = 0
-    for j in range(x_t.shape[0]):
+    row = x_rows[s]
+    for j in range(row.shape[0]):
         v = reflectance[i, j]
-        x_t[j, s] = v
+        row[j] = v
         count += 1 if v > 0.0 else 0
     return count
+
+
+@njit_leaf
+def transpose_block(x_rows, ns, x_t):
+    """x_t[j, s] = x_rows[s, j] for the block's ns rows: spectra become the fast axis."""
+    for j in range(x_t.shape[0]):
+        xj = x_t[j]
+        for s in range(ns):
+            xj[s] = x_rows[s, j]
 
 
 @njit_leaf
@@ -238,6 +249,7 @@ def bus_demeo_pipeline(
         # block scratch
         rows = np.empty(BLOCK, np.int64)
         x_t = np.empty((nb, BLOCK))
+        x_rows = np.empty((BLOCK, nb))
         r_t = np.empty((g, BLOCK))
         e_t = np.empty((g, BLOCK))
         fine_t = np.empty((gf, BLOCK))
@@ -277,7 +289,7 @@ def bus_demeo_pipeline(
         while i < end:
             ns = 0
             while i < end and ns < BLOCK:
-                count = _load_column(reflectance, i, x_t, ns) if block_ok else 0
+                count = _load_staged(reflectance, i, x_rows, ns) if block_ok else 0
                 if count == nb:
                     rows[ns] = i
                     if has_err:
@@ -307,6 +319,7 @@ def bus_demeo_pipeline(
                 i += 1
             if ns == 0:
                 continue
+            transpose_block(x_rows, ns, x_t)
             taps_block(x_t, ns, taps41, w41, r_t)
             taps_block(x_t, ns, tapsf, wf, fine_t)
             if with_bands:
