@@ -272,6 +272,8 @@ def test_classes_only_mode_and_the_fused_survey_give_the_same_values():
     for axis, x in _block_cases() + [shared_axis_batch(n=64, seed=2)]:
         full = busdemeo.classify_batch(axis, x)
         only = busdemeo.classify_classes(axis, x)
+        # the classes-only mode's C/X fallback (χ² of the C/X classes only) is exercised
+        assert full.tree_indeterminate.any()
         np.testing.assert_array_equal(only.class_index, full.class_index)
         np.testing.assert_array_equal(only.w, full.w)
         np.testing.assert_array_equal(only.status, full.status)
