@@ -243,9 +243,10 @@ def features_block(fine_t, ns, win_ok, starts, lengths, pinv, vander, grams, mid
             acc = work[_C0 + r_]
             for s in range(ns):
                 acc[s] = 0.0
-        # PAIR window points per pass over the block: the six accumulator rows are loaded and
-        # stored once per PAIR points instead of once per point (the loop was bound by those
-        # loads and stores); each spectrum adds its terms in the same order as before
+        # two window points per pass over the block: the six accumulator rows are loaded and
+        # stored once per two points instead of once per point (the loop was bound by those
+        # loads and stores); each spectrum adds its terms in the same order as before. Four
+        # points per pass ran out of vector registers and was slower
         n2 = n - n % 2
         for j in range(0, n2, 2):
             da = vander[f, j, 1] - t0

@@ -279,6 +279,8 @@ def thermal_block(r_t, ns, grid, table, temps, index, gram_inv, work, excess, te
         _a, _b, _c, explained = _solve3(gp, s0[s], s1[s], s2[s])
         ss_parabola = rr[s] - explained
         k = int(best_k[s])
+        if k < 0:  # no fit compared (NaN or inf residuals): nothing removed
+            continue
         var = max(best_ss[s], 0.0) / max(m - 3, 1)
         sigma_a = np.sqrt(var * gram_inv[k, 2, 2])
         amp = work[_AMP + k, s]
