@@ -11,7 +11,9 @@ process: every function of every cached kernel object in `firmware/kernels/__pyc
 process has loaded (or NUMBA_CACHE_DIR's), at the address numba's execution engine resolves
 for it. The kernels
 are not inlined into each other (`njit_leaf` functions are separate symbols), so the report
-splits the time by kernel: `_fit_min`, `features_block`, `chi2_block`, ...
+splits the time by kernel: `_fit_min`, `features_block`, `chi2_block`, ... `main` also dumps
+each kernel's machine code to `/tmp/perf-<pid>.code/` for `benchmarks.annotate` (samples per
+instruction).
 
 It relies on numba internals (`_engine._ee`, the object-code cache; numba 0.6x) and is a
 developer tool: `benchmarks/test_perfmap.py` checks it still finds the kernels.
@@ -135,6 +137,7 @@ def write_perf_map(pid: int | None = None) -> Path:
 
 def main(argv: list[str]) -> int:
     from benchmarks.ab import prepared_call
+    from benchmarks.annotate import dump_code
 
     prepared = prepared_call(argv[:2])  # the kernels are now in memory
     if prepared is None:
@@ -142,12 +145,14 @@ def main(argv: list[str]) -> int:
     what, n, fn = prepared
     calls = int(argv[2]) if len(argv) > 2 else 30
     path = write_perf_map()
+    code_dir = path.with_suffix(".code")
+    dump_code([(a, size, short_name(name)) for a, size, name, _ in kernel_symbols()], code_dir)
     t0 = time.perf_counter()
     for _ in range(calls):
         fn()
     dt = (time.perf_counter() - t0) / calls / n * 1e9
     print(f"{what}: {calls} calls × {n} spectra on 1 thread, {dt:.0f} ns per spectrum; "
-          f"symbols in {path}")  # fmt: skip
+          f"symbols in {path}, code in {code_dir} (python -m benchmarks.annotate)")  # fmt: skip
     return 0
 
 

@@ -39,3 +39,28 @@ def test_map_names_the_survey_kernels_at_distinct_addresses(tmp_path):
         assert int(a, 16) == syms[0][0] and int(s, 16) == syms[0][1]
     finally:
         path.unlink()
+
+
+def test_code_dump_and_annotation_find_the_hot_instruction(tmp_path):
+    import shutil
+    from collections import Counter
+
+    import pytest
+
+    from benchmarks.annotate import disassemble, dump_code, hot_lines
+
+    axis, x, _ = make_inputs(200)
+    bands.survey_batch(axis, x)
+    syms = [(a, size, short_name(name)) for a, size, name, _ in kernel_symbols()]
+    index = dump_code(syms, tmp_path)
+    address, size, name = next(s for s in syms if s[2].endswith("pipeline.taps_block"))
+    code = (tmp_path / f"{name}.bin").read_bytes()
+    assert index[name] == (address, size) and code == ctypes.string_at(address, size)
+    if shutil.which("objdump") is None:
+        pytest.skip("objdump not installed (binutils): the disassembly is not checked")
+    instructions = disassemble(code, address)
+    assert instructions[0][0] == address and len(instructions) > 20
+    hot_address, hot_text = instructions[len(instructions) // 2]
+    lines = hot_lines(instructions, Counter({hot_address: 7, address: 1}), top=1)
+    assert any(line.startswith("     7  87.5%") and line.endswith(hot_text) for line in lines)
+    assert not any(line.startswith("     1 ") for line in lines)  # only the top one and its context
