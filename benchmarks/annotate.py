@@ -29,11 +29,15 @@ NAME_MAX = 120  # characters of a kernel's name kept in its file name (mangled n
 
 def dump_code(symbols: list[tuple[int, int, str]], directory: Path) -> dict[str, tuple[int, int]]:
     """Write the code of each (address, size, name) of this process to `directory`: one
-    `<name>.bin` per function and `index.json` {name: [address, size]}; returns the index."""
+    `<key>.bin` per function and `index.json` {key: [address, size]}; returns the index. The
+    key is the name; a name loaded more than once (one copy per kernel that calls it, or one
+    per signature) gets `@<address>` appended to every copy after the first."""
     directory.mkdir(parents=True, exist_ok=True)
     index = {}
     for address, size, name in symbols:
         key = name[:NAME_MAX]
+        if key in index:
+            key = f"{key}@{address:x}"
         (directory / f"{key}.bin").write_bytes(ctypes.string_at(address, size))
         index[key] = (address, size)
     (directory / "index.json").write_text(json.dumps(index))
@@ -98,16 +102,24 @@ def main(argv: list[str]) -> int:
     perf_data, code_dir, name = Path(argv[0]), Path(argv[1]), argv[2]
     top = int(argv[3]) if len(argv) > 3 else 40
     index = json.loads((code_dir / "index.json").read_text())
-    matches = [k for k in index if k == name[:NAME_MAX]] or [k for k in index if name in k]
-    if len(matches) != 1:
-        print(f"{name!r} names {len(matches)} kernels in {code_dir}: "
-              f"{', '.join(sorted(matches)[:5]) or 'none'}", file=sys.stderr)  # fmt: skip
+    matches = [k for k in index if k.split("@")[0] == name[:NAME_MAX]]
+    matches = matches or [k for k in index if name in k]
+    names = {k.split("@")[0] for k in matches}
+    if len(names) != 1:
+        print(f"{name!r} names {len(names)} kernels in {code_dir}: "
+              f"{', '.join(sorted(names)[:5]) or 'none'}", file=sys.stderr)  # fmt: skip
         return 2
-    address, _size = index[matches[0]]
     samples = sample_addresses(perf_data)
-    instructions = disassemble((code_dir / f"{matches[0]}.bin").read_bytes(), address)
-    n = sum(samples[a] for a, _ in instructions)
-    print(f"{matches[0]}: {n} of {sum(samples.values())} samples")
+
+    def sampled(key):
+        address, size = index[key]
+        return sum(c for a, c in samples.items() if address <= a < address + size)
+
+    key = max(matches, key=sampled)  # of several loaded copies, the one that ran
+    address, _size = index[key]
+    instructions = disassemble((code_dir / f"{key}.bin").read_bytes(), address)
+    note = f" (the most sampled of {len(matches)} copies)" if len(matches) > 1 else ""
+    print(f"{key}: {sampled(key)} of {sum(samples.values())} samples{note}")
     print("\n".join(hot_lines(instructions, samples, top)))
     return 0
 
