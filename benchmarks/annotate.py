@@ -21,6 +21,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections import Counter
 from pathlib import Path
 
@@ -48,15 +49,13 @@ def disassemble(code: bytes, address: int) -> list[tuple[int, str]]:
     """(address, instruction text) of x86-64 machine code loaded at `address` (objdump)."""
     if shutil.which("objdump") is None:
         raise RuntimeError("objdump not found: install binutils (apt install binutils)")
-    tmp = Path(f"/tmp/assay-annotate-{address:x}.bin")
-    tmp.write_bytes(code)
-    try:
+    with tempfile.NamedTemporaryFile(suffix=".bin") as tmp:
+        tmp.write(code)
+        tmp.flush()
         text = subprocess.run(
-            ["objdump", "-D", "-b", "binary", "-mi386:x86-64", f"--adjust-vma={address}", str(tmp)],
+            ["objdump", "-D", "-b", "binary", "-mi386:x86-64", f"--adjust-vma={address}", tmp.name],
             capture_output=True, text=True, check=True,
         ).stdout  # fmt: skip
-    finally:
-        tmp.unlink()
     out = []
     for line in text.splitlines():
         m = re.match(r"\s*([0-9a-f]+):\s+(?:[0-9a-f]{2} )+\s*(.*)", line)

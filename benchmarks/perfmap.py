@@ -127,10 +127,12 @@ def short_name(mangled: str) -> str:
     return ".".join(parts) if parts else mangled
 
 
-def write_perf_map(pid: int | None = None) -> Path:
-    """Write /tmp/perf-<pid>.map for this process's loaded kernels; return its path."""
+def write_perf_map(pid: int | None = None, symbols: list | None = None) -> Path:
+    """Write /tmp/perf-<pid>.map for this process's loaded kernels (`symbols`: from
+    `kernel_symbols()`, read when not given); return its path."""
     path = Path(f"/tmp/perf-{pid or os.getpid()}.map")
-    lines = [f"{a:x} {size:x} {short_name(name)}\n" for a, size, name, _ in kernel_symbols()]
+    symbols = kernel_symbols() if symbols is None else symbols
+    lines = [f"{a:x} {size:x} {short_name(name)}\n" for a, size, name, _ in symbols]
     path.write_text("".join(lines))
     return path
 
@@ -144,9 +146,10 @@ def main(argv: list[str]) -> int:
         return 2
     what, n, fn = prepared
     calls = int(argv[2]) if len(argv) > 2 else 30
-    path = write_perf_map()
+    symbols = kernel_symbols()
+    path = write_perf_map(symbols=symbols)
     code_dir = path.with_suffix(".code")
-    dump_code([(a, size, short_name(name)) for a, size, name, _ in kernel_symbols()], code_dir)
+    dump_code([(a, size, short_name(name)) for a, size, name, _ in symbols], code_dir)
     t0 = time.perf_counter()
     for _ in range(calls):
         fn()
