@@ -230,6 +230,7 @@ def thermal_block(r_t, ns, grid, table, temps, index, gram_inv, work, excess, te
             s2[s] += g * g * rj[s]
             rr[s] += rj[s] * rj[s]
     nt = table.shape[0]
+    ss_k = work[_SS]
     for k in range(nt):
         tab = table[k]
         for s in range(ns):
@@ -251,7 +252,6 @@ def thermal_block(r_t, ns, grid, table, temps, index, gram_inv, work, excess, te
         g20, g21, g22 = gram_inv[k, 2, 0], gram_inv[k, 2, 1], gram_inv[k, 2, 2]
         kf = float(k)
         amp_k = work[_AMP + k]
-        ss_k = work[_SS]
         for s in range(ns):
             a = g00 * s0[s] + g01 * s1[s] + g02 * sp[s]
             b = g10 * s0[s] + g11 * s1[s] + g12 * sp[s]
