@@ -9,63 +9,32 @@ from __future__ import annotations
 
 import numpy as np
 
-from firmware._jit import njit_leaf, njit_parallel, njit_serial, prange
+from firmware._jit import njit_leaf, njit_parallel, prange
+from firmware.kernels.resample import _resample_binned_one
 
-
-@njit_serial
-def bin_one(wavelength_um, reflectance, grid_um, half_width_um, max_gap_um, out):
-    """Bin one spectrum (ascending axis; NaN or ≤ 0 reflectance = missing) onto the grid."""
-    n_in = wavelength_um.shape[0]
-    first = -1
-    last = -1
-    for j in range(n_in):
-        v = reflectance[j]
-        if v > 0.0:  # False for NaN
-            if first < 0:
-                first = j
-            last = j
-    start = 0
-    for k in range(grid_um.shape[0]):
-        g = grid_um[k]
-        if first < 0 or g < wavelength_um[first] - 1e-9 or g > wavelength_um[last] + 1e-9:
-            out[k] = np.nan
-            continue
-        lo_w = g - half_width_um[k] - 1e-9
-        hi_w = g + half_width_um[k] + 1e-9
-        while start < n_in and wavelength_um[start] < lo_w:
-            start += 1
-        acc = 0.0
-        cnt = 0
-        j = start
-        while j < n_in and wavelength_um[j] <= hi_w:
-            v = reflectance[j]
-            if v > 0.0:
-                acc += v
-                cnt += 1
-            j += 1
-        if cnt > 0:
-            out[k] = acc / cnt
-            continue
-        lo = start - 1  # nearest valid sample below the window
-        while lo >= 0 and not reflectance[lo] > 0.0:
-            lo -= 1
-        hi = j  # nearest valid sample above the window
-        while hi < n_in and not reflectance[hi] > 0.0:
-            hi += 1
-        if lo < 0 or hi >= n_in or wavelength_um[hi] - wavelength_um[lo] > max_gap_um + 1e-9:
-            out[k] = np.nan
-        else:
-            t = (g - wavelength_um[lo]) / (wavelength_um[hi] - wavelength_um[lo])
-            out[k] = reflectance[lo] + t * (reflectance[hi] - reflectance[lo])
+# chunks of the parallel loop (each with its row scratch); a constant, because a kernel that
+# asks numba for its thread count cannot be cached (firmware/_jit.py)
+N_CHUNKS = 64
 
 
 @njit_parallel
 def bin_spectra(wavelength_um, reflectance, grid_um, half_width_um, max_gap_um):
-    """(N, B) spectra on a shared ascending axis → (N, G) float64 bins (any float input dtype)."""
+    """(N, B) spectra on a shared ascending axis → (N, G) float64 bins (any float input
+    dtype; NaN or ≤ 0 reflectance = missing): the binned resampling of the Bus-DeMeo path
+    (`resample._resample_binned_one`) with a half-width per bin and holes bridged only up to
+    `max_gap_um`. A row is copied in its own dtype with its missing values as NaN first."""
     n = reflectance.shape[0]
+    nb = reflectance.shape[1]
     out = np.empty((n, grid_um.shape[0]))
-    for i in prange(n):
-        bin_one(wavelength_um, reflectance[i], grid_um, half_width_um, max_gap_um, out[i])
+    n_chunks = max(1, min(n, N_CHUNKS))
+    chunk = (n + n_chunks - 1) // n_chunks
+    for ch in prange(n_chunks):
+        row = np.empty(nb, reflectance.dtype)
+        for i in range(ch * chunk, min(n, (ch + 1) * chunk)):
+            for j in range(nb):
+                v = reflectance[i, j]
+                row[j] = v if v > 0.0 else np.nan
+            _resample_binned_one(wavelength_um, row, grid_um, half_width_um, out[i], max_gap_um)
     return out
 
 

@@ -3,8 +3,23 @@
 from __future__ import annotations
 
 import numpy as np
+from numba import types
+from numba.extending import overload
 
 from firmware._jit import njit_leaf, njit_parallel, njit_serial, prange
+
+
+def _half_width_at(half_width_um, k):
+    """The half-width (µm) of grid point k's window: `half_width_um` is one float for every
+    point (Bus-DeMeo, band and feature grids) or an array with one per point (Mahlke bins)."""
+    raise NotImplementedError("only inside numba kernels")
+
+
+@overload(_half_width_at)
+def _half_width_at_numba(half_width_um, k):
+    if isinstance(half_width_um, types.Array):
+        return lambda half_width_um, k: half_width_um[k]
+    return lambda half_width_um, k: half_width_um
 
 
 @njit_leaf
@@ -68,10 +83,12 @@ def resample_one(wavelength_um, reflectance, grid_um):
 
 
 @njit_leaf
-def _resample_binned_one(wavelength_um, reflectance, grid_um, half_width_um, out):
-    """Mean of the valid samples within ±half_width of each grid point; where a grid point's
-    window holds none, linear interpolation between the bracketing valid samples; NaN where
-    the grid point is outside the valid coverage (no extrapolation).
+def _resample_binned_one(wavelength_um, reflectance, grid_um, half_width_um, out,
+                         max_gap_um=np.inf):  # fmt: skip
+    """Mean of the valid (not NaN) samples within ±half_width of each grid point; where a
+    grid point's window holds none, linear interpolation between the bracketing valid samples
+    when they are at most `max_gap_um` apart (else NaN); NaN where the grid point is outside
+    the valid coverage (no extrapolation). `half_width_um`: one float, or one per grid point.
 
     This is the resampling DeMeo et al. 2009 approximated with a smoothing spline: it
     averages photon noise down on finely sampled spectra and reduces to plain interpolation
@@ -91,8 +108,9 @@ def _resample_binned_one(wavelength_um, reflectance, grid_um, half_width_um, out
         if first < 0 or g < wavelength_um[first] - 1e-9 or g > wavelength_um[last] + 1e-9:
             out[k] = np.nan
             continue
-        lo_w = g - half_width_um - 1e-9
-        hi_w = g + half_width_um + 1e-9
+        half = _half_width_at(half_width_um, k)
+        lo_w = g - half - 1e-9
+        hi_w = g + half + 1e-9
         while start < n_in and wavelength_um[start] < lo_w:
             start += 1
         acc = 0.0
@@ -114,7 +132,7 @@ def _resample_binned_one(wavelength_um, reflectance, grid_um, half_width_um, out
         hi = j
         while hi < n_in and np.isnan(reflectance[hi]):
             hi += 1
-        if lo < 0 or hi >= n_in:
+        if lo < 0 or hi >= n_in or wavelength_um[hi] - wavelength_um[lo] > max_gap_um + 1e-9:
             out[k] = np.nan
         else:
             t = (g - wavelength_um[lo]) / (wavelength_um[hi] - wavelength_um[lo])
