@@ -22,7 +22,9 @@ from firmware.kernels.features import BLOCK_SCRATCH_ROWS as F_ROWS
 from firmware.kernels.features import features_block, features_one
 from firmware.kernels.resample import _resample_binned_one
 
-BLOCK = 32  # spectra per SIMD block: 4 AVX-512 / 8 AVX2 vectors of float64, scratch in L1/L2
+BLOCK = 96  # spectra per SIMD block: each loop over the block pays its set-up (alias checks,
+# remainder) once per 96 spectra; the scratch (~0.4 MB per chunk) stays in L2. 32 → 96: −6 %
+# per spectrum on one thread (round 8); the band pipeline measured no gain and keeps 32
 
 
 @njit_leaf
