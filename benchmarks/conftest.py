@@ -20,6 +20,12 @@ STEAL_MARK_SHARE = 0.05
 # zeroing fresh output pages, which on this VM sometimes waits for the host to supply them
 # (a survey call at 10^6 then takes 0.35–0.45 s of system time instead of ~0.07 s).
 SYS_MARK_SHARE = 0.08
+# Idle time before a benchmark is timed (after its set-up and the previous one). OpenBLAS worker
+# threads keep spinning ~0.1 s after a BLAS call (the numpy twins multiply matrices); on 2
+# vCPUs a spinning worker takes a core from the next benchmark's second numba thread, and a
+# 2-thread call at N = 10^4 then took 6 ms instead of 2 on every other call (rounds 7 and 8:
+# the stage at N = 10^4 ran at 0.7 x one thread). 0.25 s lets any pool go back to sleep.
+SETTLE_S = 0.25
 
 
 def record(benchmark, impl: str, n_spectra: int, n_bands: int, **extra) -> None:
@@ -31,10 +37,12 @@ def record(benchmark, impl: str, n_spectra: int, n_bands: int, **extra) -> None:
 
 
 def run(benchmark, fn, n_spectra: int):
-    """Time fn with a round count that keeps large N affordable on 2 cores; record in
-    extra_info the shares of the machine's CPU that went to steal and to the kernel during
-    the timed calls (`disturbance`)."""
+    """Time fn with a round count that keeps large N affordable on 2 cores, SETTLE_S after its
+    set-up and the previous benchmark; record in extra_info the shares of the machine's
+    CPU that went to steal and to the kernel during the timed calls (`disturbance`)."""
     rounds = max(3, min(15, int(3e6 // max(n_spectra, 1))))
+    if not getattr(benchmark, "disabled", False):
+        time.sleep(SETTLE_S)
     before = _usage()
     result = benchmark.pedantic(fn, rounds=rounds, iterations=1, warmup_rounds=1)
     benchmark.extra_info.update(disturbance(before, _usage(), os.cpu_count() or 1))
