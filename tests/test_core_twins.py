@@ -301,3 +301,31 @@ def test_resample_taps_equal_the_binned_twin_on_complete_rows(batch, grid, half_
         want = twin.resample_binned(axis, x, grid, half_width)
         np.testing.assert_allclose(got, want, rtol=1e-12, equal_nan=True)
         np.testing.assert_array_equal(valid, ~np.isnan(want[0]))
+
+
+@pytest.mark.parametrize("with_error", [False, True])
+def test_cx_fallback_chi2_column_equals_a_plain_numpy_chi2(with_error):
+    """`_chi2_column` (the classes-only mode's C/X fallback, read from a column of a block)
+    against the reduced χ² written out in numpy, σ² = σ_class² + σ_obs², on real normalised
+    spectra with NaN errors here and there; every other class is NaN."""
+    from firmware.kernels.demeo_block import _chi2_column
+
+    model, _tmpl_sr, inv_var = busdemeo._kernel_constants()
+    axis, x = shared_axis_batch(n=40, seed=5, range_um=(0.45, 2.45))
+    x = x[~np.isnan(x).any(axis=1)].astype(np.float64)
+    r41 = resample.resample_binned(axis.astype(np.float64), x, DEMEO_GRID_UM, 0.0125)
+    r41 /= r41[:, [int(np.argmin(abs(DEMEO_GRID_UM - 0.55)))]]
+    rng = np.random.default_rng(11)
+    e41 = np.abs(r41) * rng.uniform(0.005, 0.05, r41.shape)
+    e41[rng.random(e41.shape) < 0.1] = np.nan
+    r_t, e_t = np.ascontiguousarray(r41.T), np.ascontiguousarray(e41.T)
+    var = model.template_sigma[:, None, :] ** 2 + (np.nan_to_num(e41) ** 2 if with_error else 0.0)
+    want = np.mean((r41[None] - model.template_mean[:, None, :]) ** 2 / var, axis=2)  # (25, N)
+    out = np.empty(model.template_mean.shape[0])
+    cx = np.zeros(out.size, bool)
+    cx[demeo.CX_CLASSES] = True
+    for s in range(r_t.shape[1]):
+        _chi2_column(r_t, e_t, s, with_error, model.template_mean, model.template_sigma,
+                     inv_var, out)  # fmt: skip
+        np.testing.assert_allclose(out[cx], want[cx, s], rtol=1e-12)
+        assert np.isnan(out[~cx]).all()
