@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from firmware._jit import njit_leaf, njit_parallel, prange
+from firmware.kernels.pipeline import _load_row
 from firmware.kernels.resample import _resample_binned_one
 
 # chunks of the parallel loop (each with its row scratch); a constant, because a kernel that
@@ -31,9 +32,7 @@ def bin_spectra(wavelength_um, reflectance, grid_um, half_width_um, max_gap_um):
     for ch in prange(n_chunks):
         row = np.empty(nb, reflectance.dtype)
         for i in range(ch * chunk, min(n, (ch + 1) * chunk)):
-            for j in range(nb):
-                v = reflectance[i, j]
-                row[j] = v if v > 0.0 else np.nan
+            _load_row(reflectance, i, row)
             _resample_binned_one(wavelength_um, row, grid_um, half_width_um, out[i], max_gap_um)
     return out
 

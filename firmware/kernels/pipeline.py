@@ -107,7 +107,8 @@ def _one_spectrum(i, o, wavelength_um, row, count, error, has_err, grid, half_wi
 
 @njit_leaf
 def _load_row(reflectance, i, row):
-    """Copy row i to float64 with ≤ 0 and NaN as NaN (missing); return the valid count."""
+    """Copy row i into `row` (float64 here; the Mahlke binning keeps the input dtype) with
+    ≤ 0 and NaN as NaN (missing); return the valid count."""
     count = 0
     for j in range(row.shape[0]):
         v = reflectance[i, j]
@@ -205,8 +206,8 @@ def bus_demeo_pipeline(
     windows it covers. A k band shallower than `k_min_depth` is not counted (its detected
     flag is cleared). Without `all_chi2` the template χ² of a complete row is computed only
     when the tree needs it (indeterminate), and only the C/X classes'; the others come back
-    NaN. Writes the outputs allocated by `pipeline_outputs`: class (N,), w (N,), slope (N,), pc (N, 5), chi2 (N, 25)
-    float32, features (N, 3, 4), status (N,), edge_filled (N,), indeterminate (N,), coverage
+    NaN. Writes the outputs allocated by `pipeline_outputs`: class (N,), w (N,), slope (N,),
+    pc (N, 5), chi2 (N, 25) float32, features (N, 3, 4), status (N,), edge_filled (N,), indeterminate (N,), coverage
     (N, 2) first/last µm, thermal (N, 2) excess removed at 2.45 µm and temperature K (0, NaN
     = no tail); the classes-only mode passes chi2 … thermal with no rows and gets only
     class, w, slope, pc and status.
